@@ -1,0 +1,13 @@
+/** Bounds that keep validation cost proportional to a small config, whatever the input. */
+export const configLimits = {
+  /** Targets (or Format 1 options) under one node. */
+  maxTargets: 32,
+  /** Levels of nested `targets` below the root, in Format 2. */
+  maxDepth: 4,
+  /** Length of any string field (API keys, Entra tokens included). */
+  maxStringLength: 4096,
+  /** Keys in an `override_params` object. */
+  maxOverrideParams: 64,
+  /** Largest weight; weights are relative, so this only guards against overflow. */
+  maxWeight: 1_000_000,
+} as const;

@@ -1,0 +1,137 @@
+import { configLimits } from './limits.js';
+
+/**
+ * The JSON Schema (draft-07) of both Portkey config formats. The root is Format 1
+ * (`{ mode, options }`) when it has `mode` or `options`, otherwise a Format 2 node
+ * (`{ strategy, targets }` or a single target). Cross-field rules that a schema states poorly
+ * (Azure fields given in either spelling, not every weight 0) are checked by `validateConfig()`.
+ */
+
+const forbiddenKeys = ['__proto__', 'constructor', 'prototype'];
+
+const providerSchema = { type: 'string', enum: ['openai', 'anthropic', 'azure-openai'] };
+const modeSchema = { type: 'string', enum: ['single', 'loadbalance'] };
+const secretSchema = { type: 'string', minLength: 1, maxLength: configLimits.maxStringLength };
+const weightSchema = { type: 'number', minimum: 0, maximum: configLimits.maxWeight };
+const overrideParamsSchema = {
+  type: 'object',
+  maxProperties: configLimits.maxOverrideParams,
+  propertyNames: { not: { enum: forbiddenKeys } },
+};
+
+/** Azure names become a host name, a path segment and a query value: only safe characters. */
+export const azurePatterns = {
+  resourceName: '^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$',
+  deploymentId: '^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$',
+  apiVersion: '^([0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?|preview|latest|v1)$',
+} as const;
+
+/** Fields a target may carry in camelCase; each is also accepted in snake_case. */
+const targetFields: Record<string, object> = {
+  apiKey: secretSchema,
+  resourceName: { type: 'string', pattern: azurePatterns.resourceName },
+  deploymentId: { type: 'string', pattern: azurePatterns.deploymentId },
+  apiVersion: { type: 'string', pattern: azurePatterns.apiVersion },
+  openaiOrganization: { type: 'string', maxLength: 256 },
+  openaiProject: { type: 'string', maxLength: 256 },
+  overrideParams: overrideParamsSchema,
+};
+
+export function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
+function withBothSpellings(fields: Record<string, object>): Record<string, object> {
+  const properties: Record<string, object> = {};
+  for (const [name, schema] of Object.entries(fields)) {
+    properties[name] = schema;
+    properties[snakeCase(name)] = schema;
+  }
+  return properties;
+}
+
+const targetProperties = {
+  provider: providerSchema,
+  weight: weightSchema,
+  ...withBothSpellings(targetFields),
+};
+
+const optionSchema = {
+  type: 'object',
+  required: ['provider'],
+  additionalProperties: false,
+  properties: targetProperties,
+};
+
+const configV1Schema = {
+  type: 'object',
+  required: ['mode', 'options'],
+  additionalProperties: false,
+  properties: {
+    mode: modeSchema,
+    options: {
+      type: 'array',
+      minItems: 1,
+      maxItems: configLimits.maxTargets,
+      items: { $ref: '#/definitions/option' },
+    },
+  },
+};
+
+/** Format 2 nodes are unrolled to a fixed depth so that no input can make validation recurse. */
+function nodeDefinitions(): Record<string, object> {
+  const definitions: Record<string, object> = {};
+  for (let depth = 0; depth <= configLimits.maxDepth; depth++) {
+    const properties: Record<string, object> = {
+      ...targetProperties,
+      strategy: {
+        type: 'object',
+        required: ['mode'],
+        additionalProperties: false,
+        properties: { mode: modeSchema },
+      },
+      ...withBothSpellings({ requestTimeout: { type: 'integer', minimum: 1, maximum: 3_600_000 } }),
+    };
+    if (depth < configLimits.maxDepth) {
+      properties.targets = {
+        type: 'array',
+        minItems: 1,
+        maxItems: configLimits.maxTargets,
+        items: { $ref: `#/definitions/node${depth + 1}` },
+      };
+    }
+    definitions[`node${depth}`] = { type: 'object', additionalProperties: false, properties };
+  }
+  return definitions;
+}
+
+/** The JSON Schema of a Portkey config, either format. */
+export const configSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://github.com/express-portkey-loadbalancer/schema/config.json',
+  title: 'Portkey config (either format)',
+  type: 'object',
+  definitions: { option: optionSchema, configV1: configV1Schema, ...nodeDefinitions() },
+  if: {
+    anyOf: [
+      { properties: { mode: true }, required: ['mode'] },
+      { properties: { options: true }, required: ['options'] },
+    ],
+  },
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else keyword.
+  then: { $ref: '#/definitions/configV1' },
+  else: { $ref: '#/definitions/node0' },
+} as const;
+
+/** Every field name the schema knows, for "did you mean" hints. */
+export const knownConfigFields: readonly string[] = [
+  ...new Set([
+    'mode',
+    'options',
+    'strategy',
+    'targets',
+    'request_timeout',
+    'requestTimeout',
+    ...Object.keys(targetProperties),
+  ]),
+];

@@ -1,0 +1,85 @@
+/**
+ * Stable error codes. Tests and callers match on these, never on message text.
+ * Each code maps to the HTTP status the middleware answers with.
+ */
+export const errorCodes = {
+  /** The middleware options are invalid (thrown at construction). */
+  ERR_OPTIONS_INVALID: 500,
+  /** The request body is not valid JSON. */
+  ERR_BODY_INVALID_JSON: 400,
+  /** The request body is larger than `bodyLimit`. */
+  ERR_BODY_TOO_LARGE: 413,
+  /** The request body uses an encoding or charset the middleware cannot read. */
+  ERR_BODY_UNSUPPORTED_ENCODING: 415,
+  /** The request body is JSON but not the expected object. */
+  ERR_BODY_INVALID: 400,
+  /** The request carries no config and no server default exists. */
+  ERR_CONFIG_MISSING: 400,
+  /** The `x-portkey-config` header is neither JSON nor the name of a server config. */
+  ERR_CONFIG_INVALID_JSON: 400,
+  /** The config does not match the schema or its rules. */
+  ERR_CONFIG_INVALID: 400,
+  /** The params cannot be translated for the chosen provider. */
+  ERR_PARAMS_INVALID: 400,
+  /** The chosen provider does not offer the requested operation. */
+  ERR_OPERATION_UNSUPPORTED: 400,
+  /** The provider could not be reached (refused, reset, DNS failure). */
+  ERR_UPSTREAM_UNREACHABLE: 502,
+  /** The provider did not answer within the timeout. */
+  ERR_UPSTREAM_TIMEOUT: 504,
+  /** The provider answered with something that is not a usable response. */
+  ERR_UPSTREAM_INVALID_RESPONSE: 502,
+  /** The provider answered with an error status (the provider's own status is kept). */
+  ERR_UPSTREAM_ERROR: 502,
+  /** A bug in the middleware itself. */
+  ERR_INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** OpenAI's error `type` values, which the `openai` SDK maps to its error classes. */
+export type ErrorType = 'invalid_request_error' | 'api_error' | 'timeout_error';
+
+export interface LoadBalancerErrorDetails {
+  /** The offending path (`config.options[1].weight`, `x-portkey-config`, ...). */
+  param?: string | null;
+  /** HTTP status to answer with; defaults to the code's status. */
+  status?: number;
+  /** OpenAI error type; defaults by status. */
+  type?: ErrorType | string;
+  cause?: unknown;
+}
+
+/** The one error class of the package: a stable `code`, an HTTP `status` and the offending `param`. */
+export class LoadBalancerError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly param: string | null;
+  readonly type: string;
+
+  constructor(code: ErrorCode, message: string, details: LoadBalancerErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'LoadBalancerError';
+    this.code = code;
+    this.status = details.status ?? errorCodes[code];
+    this.param = details.param ?? null;
+    this.type = details.type ?? defaultErrorType(this.status);
+  }
+
+  /** The OpenAI error body, the shape every client of this middleware receives. */
+  toJSON(): OpenAIErrorBody {
+    return {
+      error: { message: this.message, type: this.type, param: this.param, code: this.code },
+    };
+  }
+}
+
+/** `{"error": {"message", "type", "param", "code"}}`: what the `openai` SDK parses. */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+function defaultErrorType(status: number): string {
+  if (status === 504) return 'timeout_error';
+  return status >= 500 ? 'api_error' : 'invalid_request_error';
+}

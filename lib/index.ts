@@ -1,0 +1,24 @@
+export { type ConfigValidationResult, validateConfig } from './config/normalize.js';
+export { configSchema } from './config/schema.js';
+export type { ConfigProblem } from './config/validate.js';
+export {
+  type ErrorCode,
+  type ErrorType,
+  errorCodes,
+  LoadBalancerError,
+  type OpenAIErrorBody,
+} from './errors.js';
+export { portkeyLoadBalancer, portkeyLoadBalancer as default } from './load-balancer.js';
+export type {
+  AnthropicOptions,
+  LoadBalancerOptions,
+  Operation,
+  Params,
+  PortkeyConfig,
+  PortkeyConfigV1,
+  PortkeyOption,
+  PortkeyTarget,
+  ProviderName,
+  ProviderOptions,
+  StrategyMode,
+} from './types.js';

@@ -1,0 +1,50 @@
+import type { AnthropicOptions, Operation, Params } from '../types.js';
+import {
+  completionToMessagesRequest,
+  toChatCompletion,
+  toMessagesRequest,
+  toTextCompletion,
+} from './anthropic-messages.js';
+import { genericErrorBody, isRecord } from './openai-errors.js';
+import type { ProviderAdapter } from './provider.js';
+import { parseBaseURL } from './upstream-base.js';
+
+/**
+ * Anthropic: OpenAI chat and text completions are both sent to the Messages API (the legacy
+ * text completions API is retired for current models) and the answers translated back.
+ */
+export function anthropicProvider(options: AnthropicOptions = {}): ProviderAdapter {
+  const base = parseBaseURL(options.baseURL ?? 'https://api.anthropic.com/v1', 'anthropic');
+  const fixedHeaders = { ...options.headers, 'anthropic-version': options.version ?? '2023-06-01' };
+  const defaults = { maxTokens: options.defaultMaxTokens ?? 4096 };
+  return {
+    name: 'anthropic',
+    operations: new Set<Operation>(['chat', 'complete']),
+    translatesResponses: true,
+    base: () => base,
+    endpoint: () => '/messages',
+    headers(target) {
+      const headers: Record<string, string> = { ...fixedHeaders };
+      if (target.apiKey !== undefined) headers['x-api-key'] = target.apiKey;
+      return headers;
+    },
+    requestBody: (operation: Operation, params: Params) =>
+      operation === 'chat'
+        ? toMessagesRequest(params, defaults)
+        : completionToMessagesRequest(params, defaults),
+    responseBody(operation, body) {
+      const created = Math.floor(Date.now() / 1000);
+      return operation === 'chat'
+        ? toChatCompletion(body, created)
+        : toTextCompletion(body, created);
+    },
+    errorBody(status, body) {
+      const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;
+      if (error === undefined || typeof error.message !== 'string') {
+        return genericErrorBody('anthropic', status);
+      }
+      const type = typeof error.type === 'string' ? error.type : 'api_error';
+      return { error: { message: error.message, type, param: null, code: type } };
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import type { TargetNode } from '../config/config-tree.js';
+import type { OpenAIErrorBody } from '../errors.js';
+import type { Operation, Params, ProviderName } from '../types.js';
+
+/** Where a target's requests go: an origin for the proxy and a path prefix for the endpoint. */
+export interface UpstreamBase {
+  /** `https://api.openai.com`: scheme, host and port only. */
+  readonly origin: string;
+  /** `/v1`: the base URL's path without a trailing slash (may be empty). */
+  readonly pathPrefix: string;
+}
+
+/**
+ * One provider: where to send a call, how to authenticate, and how to translate to and from the
+ * OpenAI shape. Adding a provider means one file implementing this and one registry line.
+ */
+export interface ProviderAdapter {
+  readonly name: ProviderName;
+  /** Operations the provider offers; others are refused before anything is sent. */
+  readonly operations: ReadonlySet<Operation>;
+  /** Whether successful responses are rewritten (then the upstream is asked for identity encoding). */
+  readonly translatesResponses: boolean;
+  /** Base URL for this target (fixed, or derived from the target such as Azure's resource). */
+  base(target: TargetNode): UpstreamBase;
+  /** Path and query after the base URL's path, e.g. `/chat/completions`. */
+  endpoint(operation: Operation, target: TargetNode): string;
+  /** Authentication and provider-specific headers for this target. */
+  headers(target: TargetNode): Record<string, string>;
+  /** The provider's request body for merged OpenAI-style params. May throw ERR_PARAMS_INVALID. */
+  requestBody(operation: Operation, params: Params): Params;
+  /** A successful JSON response in OpenAI shape (only when `translatesResponses`). */
+  responseBody(operation: Operation, body: unknown): unknown;
+  /** Any error body the provider returns, in OpenAI's error shape. */
+  errorBody(status: number, body: unknown): OpenAIErrorBody;
+}

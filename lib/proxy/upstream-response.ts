@@ -1,0 +1,128 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import { LoadBalancerError } from '../errors.js';
+import { redactSecrets } from '../redact.js';
+import type { Exchange } from './exchange.js';
+import { sendError, sendJson, sendJsonText } from './send-error.js';
+
+/** Upstream response headers that stay between us and the provider. */
+const droppedResponseHeaders = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'set-cookie',
+  'strict-transport-security',
+  'alt-svc',
+]);
+
+/** Headers that describe a body we replace. */
+const bodyHeaders = new Set(['content-length', 'content-type', 'content-encoding']);
+
+const maxErrorBodyBytes = 1024 * 1024;
+const maxTranslatedBodyBytes = 64 * 1024 * 1024;
+
+/** Answers the client from a provider response: passed through, translated, or as an error. */
+export function handleUpstreamResponse(
+  exchange: Exchange,
+  upstream: IncomingMessage,
+  res: ServerResponse,
+): void {
+  const status = upstream.statusCode ?? 502;
+  const succeeded = status >= 200 && status < 300;
+  if (succeeded && !exchange.adapter.translatesResponses) {
+    passThrough(exchange, upstream, res, status);
+    return;
+  }
+  const limit = succeeded ? maxTranslatedBodyBytes : maxErrorBodyBytes;
+  readBody(upstream, limit)
+    .then(
+      (bytes) => {
+        const body = parseJson(bytes);
+        if (succeeded) {
+          if (body === undefined) throw invalidResponse(exchange);
+          const translated = exchange.adapter.responseBody(exchange.operation, body);
+          sendJson(res, status, translated, answerHeaders(exchange, upstream, bodyHeaders));
+        } else {
+          // The provider may echo a key back in any field: redact the whole serialised body.
+          const error = JSON.stringify(exchange.adapter.errorBody(status, body));
+          const payload = redactSecrets(error, [exchange.target.apiKey]);
+          sendJsonText(res, status, payload, answerHeaders(exchange, upstream, bodyHeaders));
+        }
+      },
+      () => sendError(res, invalidResponse(exchange), exchange.responseHeaders),
+    )
+    .catch((error: unknown) => {
+      const failure = error instanceof LoadBalancerError ? error : invalidResponse(exchange);
+      sendError(res, failure, exchange.responseHeaders);
+    });
+}
+
+function passThrough(
+  exchange: Exchange,
+  upstream: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+): void {
+  res.writeHead(status, answerHeaders(exchange, upstream, undefined));
+  // pipeline surfaces an upstream that dies mid-body: the client connection is then cut, never left hanging.
+  pipeline(upstream, res, ignoreSettledError);
+}
+
+function ignoreSettledError(): void {
+  // Errors end both streams; nothing is left to answer.
+}
+
+/** Provider headers worth keeping (request ids, rate limits, retry-after) plus ours. */
+function answerHeaders(
+  exchange: Exchange,
+  upstream: IncomingMessage,
+  alsoDrop: ReadonlySet<string> | undefined,
+): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const name in upstream.headers) {
+    if (droppedResponseHeaders.has(name) || alsoDrop?.has(name)) continue;
+    const value = upstream.headers[name];
+    if (value !== undefined) headers[name] = value;
+  }
+  return Object.assign(headers, exchange.responseHeaders);
+}
+
+function readBody(stream: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        stream.destroy(new Error('Provider response body too large'));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.once('end', () =>
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)),
+    );
+    stream.once('error', reject);
+    stream.once('aborted', () => reject(new Error('Provider response aborted')));
+  });
+}
+
+function parseJson(bytes: Buffer): unknown {
+  if (bytes.length === 0) return undefined;
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function invalidResponse(exchange: Exchange): LoadBalancerError {
+  return new LoadBalancerError(
+    'ERR_UPSTREAM_INVALID_RESPONSE',
+    `Provider ${exchange.target.provider} answered with a body that could not be read`,
+  );
+}

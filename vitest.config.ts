@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.spec.ts'],
+    setupFiles: ['test/helpers/network-guard.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+  },
+});
