@@ -66,7 +66,9 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
 
   function prepareExchange(req: Request, route: Route, body: unknown): Exchange {
     if (!isObject(body)) {
-      throw new LoadBalancerError('ERR_BODY_INVALID', 'The request body must be a JSON object');
+      throw new LoadBalancerError('ERR_BODY_INVALID', 'The request body must be a JSON object', {
+        param: 'body',
+      });
     }
     const params = route.source === 'body' ? paramsOf(body) : body;
     const tree = configOf(req, route.source, body);

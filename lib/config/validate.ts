@@ -51,7 +51,7 @@ function describe(error: ErrorObject, root: string): ConfigProblem | undefined {
       return undefined;
     case 'not': {
       const key = error.propertyName ?? '';
-      return { param: `${path}.${key}`, message: `${path} may not have the key "${key}"` };
+      return { param: `${path}.${key}`, message: `${path}.${key} is a forbidden key` };
     }
     case 'required': {
       const field = String(params.missingProperty);
