@@ -4,9 +4,13 @@ import type { ConfigTree } from './config/config-tree.js';
 import { checkConfig } from './config/normalize.js';
 import { didYouMean } from './config/suggest.js';
 import { LoadBalancerError } from './errors.js';
-import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
+import {
+  createProviderRegistry,
+  type ProviderRegistry,
+  providerNames,
+} from './providers/registry.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
-import type { LoadBalancerOptions } from './types.js';
+import type { LoadBalancerOptions, ProviderName } from './types.js';
 
 /** Options resolved once at construction: the hot path reads only this. */
 export interface Settings {
@@ -71,6 +75,14 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   const bodyLimit = options.bodyLimit ?? defaults.bodyLimit;
   if (typeof bodyLimit !== 'string' && !(Number.isInteger(bodyLimit) && bodyLimit > 0)) {
     throw invalidOption('bodyLimit', "must be a byte count or a size such as '10mb'");
+  }
+  for (const name of Object.keys(options.providers ?? {})) {
+    if (!providerNames.includes(name as ProviderName)) {
+      throw invalidOption(
+        `providers.${name}`,
+        `is not a provider${didYouMean(name, providerNames)}`,
+      );
+    }
   }
   const agents = keepAliveAgents();
   return {

@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { Portkey } from 'portkey-ai';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { portkeyLoadBalancer } from '../../lib/index.js';
@@ -246,5 +247,53 @@ describe('the official openai SDK as a client', () => {
     expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('ERR_CONFIG_INVALID');
     expect((error as InstanceType<typeof OpenAI.APIError>).param).toBe('config.provider');
     expect(providers.requestCount()).toBe(0);
+  });
+});
+
+describe('the portkey-ai SDK as a client, with only baseURL changed', () => {
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    const app = createApp(
+      '/internal/llm',
+      portkeyLoadBalancer(simulatorOptions(providers, { random: sequenceRandom(0.9) })),
+    );
+    server = await listen(app);
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('sends its config in x-portkey-config and gets the chosen provider answer', async () => {
+    const portkey = new Portkey({
+      apiKey: 'portkey-account-key',
+      baseURL: `${server.url}/internal/llm/v1`,
+      config: {
+        strategy: { mode: 'loadbalance' },
+        targets: [
+          { provider: 'openai', api_key: keys.openai, weight: 0.5 },
+          {
+            provider: 'anthropic',
+            api_key: keys.anthropic,
+            weight: 0.5,
+            override_params: { model: 'claude-3-5-haiku-latest' },
+          },
+        ],
+      },
+    });
+    const completion = await portkey.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Say hi' }],
+      max_tokens: 20,
+    });
+    expect(completion.choices[0]?.message?.content).toBe(
+      'Hello from anthropic (claude-3-5-haiku-latest)',
+    );
+    const sent = providers.anthropic.requests[0];
+    expect(sent?.headers['x-api-key']).toBe(keys.anthropic);
+    expect(Object.keys(sent?.headers ?? {}).filter((name) => name.startsWith('x-portkey'))).toEqual(
+      [],
+    );
+    expect(JSON.stringify(sent?.headers)).not.toContain('portkey-account-key');
   });
 });

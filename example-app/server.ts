@@ -1,0 +1,98 @@
+import type { LoadBalancerOptions } from '../lib/index.js';
+import {
+  startAnthropicSimulator,
+  startAzureOpenAISimulator,
+  startOpenAISimulator,
+} from '../simulators/index.js';
+import { createExampleApp, defaultConfig, type ProviderKeys } from './app.js';
+
+/**
+ * `npm start`. With provider keys in the environment it talks to the real providers; without
+ * any, it starts local simulators on 127.0.0.1 and routes there, so the README's requests work
+ * on a fresh machine.
+ */
+
+const env = process.env;
+const port = Number(env.PORT ?? 8787);
+const host = env.HOST ?? '127.0.0.1';
+
+function keysFromEnvironment(): ProviderKeys {
+  const keys: ProviderKeys = {};
+  if (env.OPENAI_API_KEY) keys.openai = env.OPENAI_API_KEY;
+  if (env.ANTHROPIC_API_KEY) keys.anthropic = env.ANTHROPIC_API_KEY;
+  if (env.AZURE_OPENAI_API_KEY && env.AZURE_OPENAI_RESOURCE && env.AZURE_OPENAI_DEPLOYMENT) {
+    keys.azure = {
+      apiKey: env.AZURE_OPENAI_API_KEY,
+      deployment: {
+        resource_name: env.AZURE_OPENAI_RESOURCE,
+        deployment_id: env.AZURE_OPENAI_DEPLOYMENT,
+        api_version: env.AZURE_OPENAI_API_VERSION ?? '2024-10-21',
+      },
+    };
+  }
+  return keys;
+}
+
+async function main(): Promise<void> {
+  let keys = keysFromEnvironment();
+  let loadBalancer: LoadBalancerOptions;
+  const simulated = Object.keys(keys).length === 0;
+  if (simulated) {
+    const [openai, anthropic, azure] = await Promise.all([
+      startOpenAISimulator({ chunkDelayMs: 40 }),
+      startAnthropicSimulator({ chunkDelayMs: 40 }),
+      startAzureOpenAISimulator({ chunkDelayMs: 40 }),
+    ]);
+    keys = {
+      openai: 'sk-demo-openai',
+      anthropic: 'sk-ant-demo',
+      azure: {
+        apiKey: 'demo-azure-key',
+        deployment: {
+          resource_name: 'demo-resource',
+          deployment_id: 'gpt-4o-mini',
+          api_version: '2024-10-21',
+        },
+      },
+    };
+    loadBalancer = {
+      providers: {
+        openai: { baseURL: openai.url },
+        anthropic: { baseURL: anthropic.url },
+        'azure-openai': { baseURL: azure.url },
+      },
+    };
+    console.log(
+      'No provider keys in the environment: routing to local simulators (any API key is accepted):',
+    );
+    console.log(
+      `  openai       ${openai.url}\n  anthropic    ${anthropic.url}\n  azure-openai ${azure.url}`,
+    );
+  } else {
+    loadBalancer = {};
+    console.log(`Using the real providers for: ${Object.keys(keys).join(', ')}`);
+  }
+  loadBalancer.config = defaultConfig(keys);
+
+  const apiToken = env.APP_API_TOKEN || undefined;
+  if (apiToken === undefined) {
+    console.log('APP_API_TOKEN is not set: any non-empty token is accepted (demo only).');
+  }
+  const app = createExampleApp({ apiToken, loadBalancer });
+  const server = app.listen(port, host, () => {
+    const address = server.address();
+    const actualPort = typeof address === 'object' && address !== null ? address.port : port;
+    console.log(`Example app listening on http://${host}:${actualPort}/internal/llm`);
+  });
+  const stop = () => {
+    server.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,15 @@
+// Type-checked as an ES module consumer of the built package.
+import express from 'express';
+import portkeyLoadBalancer, {
+  LoadBalancerError,
+  type LoadBalancerOptions,
+  validateConfig,
+} from 'express-portkey-loadbalancer';
+
+const app = express();
+const options: LoadBalancerOptions = {
+  config: { mode: 'single', options: [{ provider: 'openai' }] },
+};
+app.use('/internal/llm', portkeyLoadBalancer(options));
+export const code: string | undefined = validateConfig({}).errors[0]?.param;
+export const isError = (value: unknown): boolean => value instanceof LoadBalancerError;

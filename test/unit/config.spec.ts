@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { checkConfig } from '../../lib/config/normalize.js';
+import { configSchema, validateConfig } from '../../lib/index.js';
+import { selectTarget } from '../../lib/routing/select-target.js';
+import { sequenceRandom } from '../helpers/random.js';
+
+describe('validateConfig', () => {
+  it('accepts both seed configs and the nested Format 2 example', () => {
+    expect(
+      validateConfig({
+        mode: 'loadbalance',
+        options: [
+          { provider: 'openai', apiKey: 'k', weight: 0.5 },
+          { provider: 'anthropic', apiKey: 'k', weight: 0.5 },
+        ],
+      }),
+    ).toEqual({ valid: true, errors: [] });
+    expect(
+      validateConfig({
+        strategy: { mode: 'loadbalance' },
+        targets: [
+          { provider: 'anthropic', api_key: 'k', weight: 0.7 },
+          {
+            strategy: { mode: 'single' },
+            weight: 0.3,
+            targets: [{ provider: 'openai', api_key: 'k' }],
+          },
+        ],
+      }).valid,
+    ).toBe(true);
+  });
+
+  it('lists every problem with its path', () => {
+    const result = validateConfig({
+      mode: 'loadbalance',
+      options: [{ provider: 'openai', weight: -1 }, { provider: 'x' }],
+    });
+    expect(result.valid).toBe(false);
+    expect(result.errors.map((error) => error.param)).toEqual([
+      'config.options[0].weight',
+      'config.options[1].provider',
+    ]);
+  });
+
+  it('refuses NaN and infinite weights that only a server-side config can carry', () => {
+    for (const weight of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const result = validateConfig({
+        mode: 'loadbalance',
+        options: [{ provider: 'openai', weight }],
+      });
+      expect(result.errors[0]?.param).toBe('config.options[0].weight');
+    }
+  });
+
+  it('allows all-zero weights under single, which ignores weights', () => {
+    expect(
+      validateConfig({ mode: 'single', options: [{ provider: 'openai', weight: 0 }] }).valid,
+    ).toBe(true);
+  });
+
+  it('exports the JSON Schema for use elsewhere', () => {
+    expect(configSchema.$schema).toContain('draft-07');
+    expect(Object.keys(configSchema.definitions)).toContain('option');
+  });
+});
+
+describe('checkConfig resolution', () => {
+  it('labels Format 1 targets by index and Format 2 targets by path', () => {
+    const v1 = checkConfig({
+      mode: 'loadbalance',
+      options: [{ provider: 'openai' }, { provider: 'anthropic' }],
+    });
+    expect(v1.tree && selectTarget(v1.tree.root, sequenceRandom(0.9)).label).toBe('1');
+    const v2 = checkConfig({
+      strategy: { mode: 'single' },
+      targets: [{ strategy: { mode: 'single' }, targets: [{ provider: 'openai' }] }],
+    });
+    expect(v2.tree && selectTarget(v2.tree.root, Math.random).label).toBe(
+      'config.targets[0].targets[0]',
+    );
+  });
+
+  it('inherits provider, credentials, override_params and request_timeout', () => {
+    const check = checkConfig({
+      provider: 'azure-openai',
+      api_key: 'azure-key',
+      resource_name: 'res',
+      deployment_id: 'dep',
+      api_version: '2024-10-21',
+      request_timeout: 5000,
+      override_params: { temperature: 0.1, top_p: 0.5 },
+      strategy: { mode: 'single' },
+      targets: [{ deployment_id: 'other-dep', override_params: { temperature: 0.9 } }],
+    });
+    const target = check.tree && selectTarget(check.tree.root, Math.random);
+    expect(target).toMatchObject({
+      provider: 'azure-openai',
+      apiKey: 'azure-key',
+      azure: { resourceName: 'res', deploymentId: 'other-dep', apiVersion: '2024-10-21' },
+      overrideParams: { temperature: 0.9, top_p: 0.5 },
+      requestTimeout: 5000,
+    });
+  });
+
+  it('does not inherit credentials into a child that names its own provider', () => {
+    const check = checkConfig({
+      provider: 'openai',
+      api_key: 'openai-key',
+      strategy: { mode: 'single' },
+      targets: [{ provider: 'anthropic' }],
+    });
+    const target = check.tree && selectTarget(check.tree.root, Math.random);
+    expect(target?.provider).toBe('anthropic');
+    expect(target?.apiKey).toBeUndefined();
+  });
+
+  it('prefers camelCase when a field is given in both spellings', () => {
+    const check = checkConfig({ provider: 'openai', apiKey: 'camel', api_key: 'snake' });
+    expect(check.tree && selectTarget(check.tree.root, Math.random).apiKey).toBe('camel');
+  });
+});

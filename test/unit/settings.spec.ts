@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { LoadBalancerError, portkeyLoadBalancer } from '../../lib/index.js';
+import { resolveSettings } from '../../lib/settings.js';
+
+function constructionError(options: unknown): LoadBalancerError {
+  try {
+    portkeyLoadBalancer(options as never);
+  } catch (error) {
+    if (error instanceof LoadBalancerError) return error;
+    throw error;
+  }
+  throw new Error('expected a construction error');
+}
+
+describe('options', () => {
+  it('treats undefined as absent: the defaults apply', () => {
+    const explicit = resolveSettings({
+      timeout: undefined,
+      bodyLimit: undefined,
+      random: undefined,
+      config: undefined,
+    });
+    const implicit = resolveSettings({});
+    expect(explicit.timeout).toBe(600_000);
+    expect(explicit.bodyLimit).toBe('10mb');
+    expect(explicit.random).toBe(Math.random);
+    expect(explicit.defaultConfig).toBeUndefined();
+    expect({ ...explicit, providers: undefined }).toEqual({ ...implicit, providers: undefined });
+  });
+
+  it('shares one keep-alive agent per protocol', () => {
+    const first = resolveSettings({});
+    const second = resolveSettings({});
+    expect(first.httpAgent).toBe(second.httpAgent);
+    expect((first.httpAgent as unknown as { keepAlive: boolean }).keepAlive).toBe(true);
+    expect((first.httpsAgent as unknown as { keepAlive: boolean }).keepAlive).toBe(true);
+  });
+
+  it('suggests the intended name for a misspelt option', () => {
+    const error = constructionError({ timout: 5 });
+    expect(error.code).toBe('ERR_OPTIONS_INVALID');
+    expect(error.message).toBe('timout is not an option (did you mean "timeout"?)');
+  });
+
+  it('refuses a bad default config at startup with its path', () => {
+    const error = constructionError({
+      config: { mode: 'loadbalance', options: [{ provider: 'openai', weight: Number.NaN }] },
+    });
+    expect(error.code).toBe('ERR_OPTIONS_INVALID');
+    expect(error.param).toBe('options.config.options[0].weight');
+  });
+
+  it('refuses unusable values with an example of a good one', () => {
+    expect(constructionError({ timeout: -1 }).message).toContain('e.g. 60000');
+    expect(constructionError({ random: 0.5 }).message).toContain('Math.random');
+    expect(constructionError({ bodyLimit: -5 }).param).toBe('bodyLimit');
+    expect(constructionError({ providers: { openai: { baseURL: 'ftp://x' } } }).param).toBe(
+      'providers.openai.baseURL',
+    );
+    expect(
+      constructionError({ providers: { openai: { baseURL: 'https://h/v1?x=1' } } }).message,
+    ).toContain('https://api.example.com/v1');
+    expect(constructionError({ providers: { opneai: {} } }).message).toContain(
+      'did you mean "openai"?',
+    );
+  });
+});
