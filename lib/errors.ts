@@ -29,6 +29,8 @@ export const errorCodes = {
   ERR_UPSTREAM_TIMEOUT: 504,
   /** The provider answered with something that is not a usable response. */
   ERR_UPSTREAM_INVALID_RESPONSE: 502,
+  /** The provider's stream broke off after it had begun (sent as an event, not a status). */
+  ERR_UPSTREAM_STREAM_INTERRUPTED: 502,
   /** The provider answered with an error status (the provider's own status is kept). */
   ERR_UPSTREAM_ERROR: 502,
   /** A bug in the middleware itself. */

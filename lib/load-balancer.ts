@@ -28,7 +28,15 @@ const routes = new Map<string, Route>([
   ['/v1/complete', { operation: 'complete', source: 'body' }],
   ['/v1/chat/completions', { operation: 'chat', source: 'header' }],
   ['/v1/completions', { operation: 'complete', source: 'header' }],
+  ['/v1/embed', { operation: 'embed', source: 'body' }],
+  ['/v1/embeddings', { operation: 'embed', source: 'header' }],
 ]);
+
+const operationNames: Record<Operation, string> = {
+  chat: 'chat completions',
+  complete: 'text completions',
+  embed: 'embeddings',
+};
 
 const configHeader = 'x-portkey-config';
 const traceHeader = 'x-portkey-trace-id';
@@ -72,15 +80,9 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     }
     const params = route.source === 'body' ? paramsOf(body) : body;
     const tree = configOf(req, route.source, body);
+    refuseUnsupportedTargets(tree, route.operation);
     const target = selectTarget(tree.root, settings.random);
     const adapter = settings.providers[target.provider];
-    if (!adapter.operations.has(route.operation)) {
-      throw new LoadBalancerError(
-        'ERR_OPERATION_UNSUPPORTED',
-        `Provider ${target.provider} does not support ${route.operation} requests`,
-        { param: tree.format === 'v1' ? `config.options[${target.label}]` : target.label },
-      );
-    }
     const merged =
       target.overrideParams === undefined ? params : { ...params, ...target.overrideParams };
     const bytes = Buffer.from(JSON.stringify(adapter.requestBody(route.operation, merged)));
@@ -89,6 +91,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     return {
       traceId,
       operation: route.operation,
+      streamShape: { operation: route.operation, includeUsage: includesUsage(merged) },
       target,
       adapter,
       proxyTarget: proxyTargetOf(base),
@@ -121,6 +124,19 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     const tree = validated(parseConfigHeader(header), 'config');
     headerConfigs.set(header, tree);
     return tree;
+  }
+
+  /** Any target that cannot serve the operation fails the request whichever target is picked. */
+  function refuseUnsupportedTargets(tree: ConfigTree, operation: Operation): void {
+    for (const target of tree.targets) {
+      if (settings.providers[target.provider].operations.has(operation)) continue;
+      const param = tree.format === 'v1' ? `config.options[${target.label}]` : target.label;
+      throw new LoadBalancerError(
+        'ERR_OPERATION_UNSUPPORTED',
+        `${param} routes to provider ${target.provider}, which has no ${operationNames[operation]} API`,
+        { param },
+      );
+    }
   }
 
   function defaultConfig(): ConfigTree {
@@ -198,6 +214,11 @@ function responseHeadersOf(target: TargetNode, traceId: string): Record<string, 
     'x-portkey-retry-attempt-count': '0',
     [traceHeader]: traceId,
   };
+}
+
+function includesUsage(params: Params): boolean {
+  const options = params.stream_options;
+  return isObject(options) && options.include_usage === true;
 }
 
 function toProxyTarget(origin: string): ProxyTarget {

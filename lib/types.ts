@@ -8,7 +8,7 @@ export type ProviderName = 'openai' | 'anthropic' | 'azure-openai';
 export type StrategyMode = 'single' | 'loadbalance';
 
 /** What the caller asked for, derived from the route. */
-export type Operation = 'chat' | 'complete';
+export type Operation = 'chat' | 'complete' | 'embed';
 
 /** Free-form request parameters (an OpenAI request body). */
 export type Params = Record<string, unknown>;

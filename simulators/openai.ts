@@ -68,7 +68,7 @@ export async function answerOpenAI(
       data: inputs.map((_input, index) => ({
         object: 'embedding',
         index,
-        embedding: [0.1, 0.2, 0.3],
+        embedding: embeddingOf(body.encoding_format),
       })),
       model,
       usage: { prompt_tokens: 4, total_tokens: 4 },
@@ -129,6 +129,14 @@ export async function answerOpenAI(
     },
     { 'x-request-id': `req-${sequence}` },
   );
+}
+
+/** A small fixed vector, as floats or (what the openai SDK asks for) base64 float32. */
+function embeddingOf(format: unknown): number[] | string {
+  const vector = [0.1, 0.2, 0.3];
+  return format === 'base64'
+    ? Buffer.from(new Float32Array(vector).buffer).toString('base64')
+    : vector;
 }
 
 /** With tools offered and a user turn last, the simulator calls the first tool. */

@@ -28,7 +28,14 @@ export type Behaviour =
   | { status: number; body?: unknown; headers?: Record<string, string> }
   | { hang: true }
   | { destroy: true }
-  | { delayMs: number };
+  | { delayMs: number }
+  /** Raw response pieces written one by one (split events, CRLF...); optionally cut after them. */
+  | {
+      stream: readonly (string | Buffer)[];
+      pieceDelayMs?: number;
+      cutAfter?: boolean;
+      headers?: Record<string, string>;
+    };
 
 /** What a provider's handler sees and uses to answer. */
 export interface Exchange {
@@ -105,6 +112,10 @@ export async function startSimulator(
       if ('hang' in behaviour) return;
       if ('destroy' in behaviour) {
         req.socket.destroy();
+        return;
+      }
+      if ('stream' in behaviour) {
+        await writePieces(res, behaviour);
         return;
       }
       if ('delayMs' in behaviour) {
@@ -185,6 +196,25 @@ async function writeEvents(
     res.write(event);
   }
   res.end();
+}
+
+async function writePieces(
+  res: ServerResponse,
+  behaviour: {
+    stream: readonly (string | Buffer)[];
+    pieceDelayMs?: number;
+    cutAfter?: boolean;
+    headers?: Record<string, string>;
+  },
+): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream', ...behaviour.headers });
+  for (const piece of behaviour.stream) {
+    if (res.destroyed) return;
+    res.write(piece);
+    await sleep(behaviour.pieceDelayMs ?? 5);
+  }
+  if (behaviour.cutAfter === true) res.socket?.destroy();
+  else res.end();
 }
 
 function parseObject(text: string): Record<string, unknown> | undefined {

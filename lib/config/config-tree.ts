@@ -38,4 +38,6 @@ export type ConfigNode = TargetNode | StrategyNode;
 export interface ConfigTree {
   readonly format: 'v1' | 'v2';
   readonly root: ConfigNode;
+  /** Every target of the tree, in document order. */
+  readonly targets: readonly TargetNode[];
 }

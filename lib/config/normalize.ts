@@ -45,7 +45,12 @@ export function checkConfig(config: unknown, root = 'config'): ConfigCheck {
     ? resolveV1(raw, root, problems)
     : resolveV2(raw, root, nothingInherited, problems);
   if (problems.length > 0) return { valid: false, tree: undefined, problems };
-  return { valid: true, tree: { format: isV1 ? 'v1' : 'v2', root: rootNode }, problems: [] };
+  const tree = { format: isV1 ? 'v1' : 'v2', root: rootNode, targets: leavesOf(rootNode) } as const;
+  return { valid: true, tree, problems: [] };
+}
+
+function leavesOf(node: ConfigNode): TargetNode[] {
+  return node.kind === 'target' ? [node] : node.targets.flatMap(leavesOf);
 }
 
 function resolveV1(raw: RawNode, root: string, problems: ConfigProblem[]): ConfigNode {

@@ -5,6 +5,7 @@ import {
   toMessagesRequest,
   toTextCompletion,
 } from './anthropic-messages.js';
+import { AnthropicToOpenAIStream } from './anthropic-stream.js';
 import { genericErrorBody, isRecord } from './openai-errors.js';
 import type { ProviderAdapter } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
@@ -29,15 +30,16 @@ export function anthropicProvider(options: AnthropicOptions = {}): ProviderAdapt
       return headers;
     },
     requestBody: (operation: Operation, params: Params) =>
-      operation === 'chat'
-        ? toMessagesRequest(params, defaults)
-        : completionToMessagesRequest(params, defaults),
+      operation === 'complete'
+        ? completionToMessagesRequest(params, defaults)
+        : toMessagesRequest(params, defaults),
     responseBody(operation, body) {
       const created = Math.floor(Date.now() / 1000);
       return operation === 'chat'
         ? toChatCompletion(body, created)
         : toTextCompletion(body, created);
     },
+    streamTranslator: (shape) => new AnthropicToOpenAIStream(shape),
     errorBody(status, body) {
       const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;
       if (error === undefined || typeof error.message !== 'string') {

@@ -10,6 +10,7 @@ const defaultBaseURL = `https://${resourcePlaceholder}.openai.azure.com/openai`;
 const operationPaths: Record<Operation, string> = {
   chat: '/chat/completions',
   complete: '/completions',
+  embed: '/embeddings',
 };
 
 /**
@@ -38,7 +39,7 @@ export function azureOpenAIProvider(options: ProviderOptions = {}): ProviderAdap
 
   return {
     name: 'azure-openai',
-    operations: new Set<Operation>(['chat', 'complete']),
+    operations: new Set<Operation>(['chat', 'complete', 'embed']),
     translatesResponses: false,
     base: (target: TargetNode) =>
       templated ? baseFor(deploymentOf(target).resourceName) : fixedBase,

@@ -7,6 +7,7 @@ import { parseBaseURL } from './upstream-base.js';
 const endpoints: Record<Operation, string> = {
   chat: '/chat/completions',
   complete: '/completions',
+  embed: '/embeddings',
 };
 
 /** OpenAI: the reference shape, so bodies and responses pass through unchanged. */
@@ -15,7 +16,7 @@ export function openaiProvider(options: ProviderOptions = {}): ProviderAdapter {
   const extraHeaders = { ...options.headers };
   return {
     name: 'openai',
-    operations: new Set<Operation>(['chat', 'complete']),
+    operations: new Set<Operation>(['chat', 'complete', 'embed']),
     translatesResponses: false,
     base: () => base,
     endpoint: (operation) => endpoints[operation],

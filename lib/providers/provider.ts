@@ -1,6 +1,14 @@
+import type { Transform } from 'node:stream';
 import type { TargetNode } from '../config/config-tree.js';
 import type { OpenAIErrorBody } from '../errors.js';
 import type { Operation, Params, ProviderName } from '../types.js';
+
+/** What the client asked for that shapes a translated stream. */
+export interface StreamShape {
+  operation: Operation;
+  /** `stream_options.include_usage`: a last chunk with usage and no choices. */
+  includeUsage: boolean;
+}
 
 /** Where a target's requests go: an origin for the proxy and a path prefix for the endpoint. */
 export interface UpstreamBase {
@@ -30,6 +38,8 @@ export interface ProviderAdapter {
   requestBody(operation: Operation, params: Params): Params;
   /** A successful JSON response in OpenAI shape (only when `translatesResponses`). */
   responseBody(operation: Operation, body: unknown): unknown;
+  /** Turns the provider's event stream into OpenAI's; absent when streams pass through as they are. */
+  streamTranslator?(shape: StreamShape): Transform;
   /** Any error body the provider returns, in OpenAI's error shape. */
   errorBody(status: number, body: unknown): OpenAIErrorBody;
 }

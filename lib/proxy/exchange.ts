@@ -1,6 +1,6 @@
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import type { TargetNode } from '../config/config-tree.js';
-import type { ProviderAdapter } from '../providers/provider.js';
+import type { ProviderAdapter, StreamShape } from '../providers/provider.js';
 import type { Operation } from '../types.js';
 
 /** http-proxy's view of a target: parsed once per origin, never per request. */
@@ -16,6 +16,8 @@ export interface ProxyTarget {
 export interface Exchange {
   readonly traceId: string;
   readonly operation: Operation;
+  /** How a translated stream should look (operation, usage chunk). */
+  readonly streamShape: StreamShape;
   readonly target: TargetNode;
   readonly adapter: ProviderAdapter;
   readonly proxyTarget: ProxyTarget;

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { LoadBalancerError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
+import { isEventStream, relayEventStream } from './event-stream.js';
 import type { Exchange } from './exchange.js';
 import { sendError, sendJson, sendJsonText } from './send-error.js';
 
@@ -33,6 +34,10 @@ export function handleUpstreamResponse(
 ): void {
   const status = upstream.statusCode ?? 502;
   const succeeded = status >= 200 && status < 300;
+  if (succeeded && isEventStream(upstream)) {
+    relayEventStream(exchange, upstream, res, answerHeaders(exchange, upstream, bodyHeaders));
+    return;
+  }
   if (succeeded && !exchange.adapter.translatesResponses) {
     passThrough(exchange, upstream, res, status);
     return;

@@ -1,0 +1,181 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
+import { finishReasonOf, usageOf } from './anthropic-messages.js';
+import { isRecord } from './openai-errors.js';
+import type { StreamShape } from './provider.js';
+
+type Json = Record<string, unknown>;
+
+/**
+ * Anthropic's Messages event stream as OpenAI `chat.completion.chunk` (or `text_completion`)
+ * events, ending with `data: [DONE]`. An Anthropic `error` event, or a stream that ends before
+ * `message_stop`, becomes an OpenAI error event and the end of the stream.
+ */
+export class AnthropicToOpenAIStream extends Transform {
+  readonly #parser: EventSourceParser;
+  readonly #decoder = new StringDecoder('utf8');
+  readonly #shape: StreamShape;
+  #id = '';
+  #model = '';
+  readonly #created = Math.floor(Date.now() / 1000);
+  #usage: Json = {};
+  /** Anthropic content-block index -> OpenAI tool_calls index. */
+  readonly #toolIndexes = new Map<number, number>();
+  #ended = false;
+
+  constructor(shape: StreamShape) {
+    super();
+    this.#shape = shape;
+    this.#parser = createParser({ onEvent: (event) => this.#onEvent(event) });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (!this.#ended) this.#parser.feed(this.#decoder.write(chunk));
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (!this.#ended) this.#parser.feed(this.#decoder.end());
+    if (!this.#ended) {
+      this.#fail(
+        'api_error',
+        'ERR_UPSTREAM_STREAM_INTERRUPTED',
+        'Provider anthropic ended the stream before message_stop',
+      );
+    }
+    callback();
+  }
+
+  #onEvent(event: EventSourceMessage): void {
+    if (this.#ended) return;
+    let data: unknown;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (!isRecord(data)) return;
+    switch (event.event ?? data.type) {
+      case 'message_start':
+        this.#start(isRecord(data.message) ? data.message : {});
+        return;
+      case 'content_block_start':
+        this.#blockStart(data);
+        return;
+      case 'content_block_delta':
+        this.#blockDelta(data);
+        return;
+      case 'message_delta':
+        this.#messageDelta(data);
+        return;
+      case 'message_stop':
+        this.#stop();
+        return;
+      case 'error': {
+        const error = isRecord(data.error) ? data.error : {};
+        const type = String(error.type ?? 'api_error');
+        this.#fail(type, type, String(error.message ?? 'Provider anthropic failed'));
+        return;
+      }
+      default:
+        // ping, content_block_stop and unknown events carry nothing for an OpenAI client.
+        return;
+    }
+  }
+
+  #start(message: Json): void {
+    this.#id = String(message.id ?? '');
+    this.#model = String(message.model ?? '');
+    this.#usage = isRecord(message.usage) ? { ...message.usage } : {};
+    this.#emitDelta({ role: 'assistant', content: '' }, null);
+  }
+
+  #blockStart(data: Json): void {
+    const block = isRecord(data.content_block) ? data.content_block : {};
+    if (block.type === 'text' && typeof block.text === 'string' && block.text !== '') {
+      this.#emitDelta({ content: block.text }, null);
+    }
+    if (block.type === 'tool_use' && this.#shape.operation === 'chat') {
+      const index = this.#toolIndexes.size;
+      this.#toolIndexes.set(Number(data.index), index);
+      this.#emitDelta(
+        {
+          tool_calls: [
+            {
+              index,
+              id: block.id,
+              type: 'function',
+              function: { name: block.name, arguments: '' },
+            },
+          ],
+        },
+        null,
+      );
+    }
+  }
+
+  #blockDelta(data: Json): void {
+    const delta = isRecord(data.delta) ? data.delta : {};
+    if (delta.type === 'text_delta' && typeof delta.text === 'string') {
+      this.#emitDelta({ content: delta.text }, null);
+      return;
+    }
+    if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string') {
+      const index = this.#toolIndexes.get(Number(data.index));
+      if (index === undefined) return;
+      this.#emitDelta(
+        { tool_calls: [{ index, function: { arguments: delta.partial_json } }] },
+        null,
+      );
+    }
+  }
+
+  #messageDelta(data: Json): void {
+    if (isRecord(data.usage)) Object.assign(this.#usage, data.usage);
+    const delta = isRecord(data.delta) ? data.delta : {};
+    this.#emitDelta({}, finishReasonOf(delta.stop_reason));
+  }
+
+  #stop(): void {
+    if (this.#shape.includeUsage) {
+      this.#emit({ ...this.#envelope(), choices: [], usage: usageOf(this.#usage) });
+    }
+    this.push('data: [DONE]\n\n');
+    this.#ended = true;
+  }
+
+  #fail(type: string, code: string, message: string): void {
+    this.push(`data: ${JSON.stringify({ error: { message, type, param: null, code } })}\n\n`);
+    this.#ended = true;
+  }
+
+  #envelope(): Json {
+    return {
+      id: this.#id,
+      object: this.#shape.operation === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+      created: this.#created,
+      model: this.#model,
+    };
+  }
+
+  #emitDelta(delta: Json, finishReason: string | null): void {
+    if (this.#shape.operation === 'chat') {
+      this.#emit({
+        ...this.#envelope(),
+        choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
+      });
+      return;
+    }
+    if (delta.role !== undefined) return;
+    const text = typeof delta.content === 'string' ? delta.content : '';
+    this.#emit({
+      ...this.#envelope(),
+      choices: [{ index: 0, text, finish_reason: finishReason, logprobs: null }],
+    });
+  }
+
+  #emit(chunk: Json): void {
+    this.push(`data: ${JSON.stringify(chunk)}\n\n`);
+  }
+}

@@ -1,0 +1,79 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, type Readable } from 'node:stream';
+import type { Exchange } from './exchange.js';
+
+/** Headers that keep proxies and compression from buffering a stream. */
+export const streamHeaders = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+} as const;
+
+export function isEventStream(upstream: IncomingMessage): boolean {
+  return upstream.headers['content-type']?.startsWith('text/event-stream') === true;
+}
+
+/**
+ * Relays a provider's event stream to the client event by event, translated when the provider
+ * needs it. If the provider's stream breaks off, the client gets an OpenAI-style error event and
+ * a cleanly ended stream; if the client leaves, the upstream call is aborted (see the proxy).
+ */
+export function relayEventStream(
+  exchange: Exchange,
+  upstream: IncomingMessage,
+  res: ServerResponse,
+  headers: Record<string, string | string[]>,
+): void {
+  res.writeHead(upstream.statusCode ?? 200, { ...headers, ...streamHeaders });
+  const translator = exchange.adapter.streamTranslator?.(exchange.streamShape);
+  const source: Readable =
+    translator === undefined ? upstream : pipeline(upstream, translator, ignore);
+  void copyEvents(exchange, source, res);
+}
+
+async function copyEvents(
+  exchange: Exchange,
+  source: Readable,
+  res: ServerResponse,
+): Promise<void> {
+  try {
+    for await (const chunk of source) {
+      if (res.destroyed) return;
+      if (!res.write(chunk)) await drainedOrClosed(res);
+    }
+    res.end();
+  } catch {
+    if (res.destroyed || res.writableEnded) return;
+    res.end(interruptedEvent(exchange));
+  }
+}
+
+function interruptedEvent(exchange: Exchange): string {
+  const provider = exchange.target.provider;
+  const message = exchange.timedOut
+    ? `Provider ${provider} went silent for ${exchange.timeout} ms in the middle of the stream`
+    : `Provider ${provider} broke off the stream`;
+  const error = {
+    message,
+    type: 'api_error',
+    param: null,
+    code: 'ERR_UPSTREAM_STREAM_INTERRUPTED',
+  };
+  return `data: ${JSON.stringify({ error })}\n\n`;
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+function ignore(): void {
+  // Errors reach the reader of the pipeline's last stream.
+}

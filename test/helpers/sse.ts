@@ -1,0 +1,34 @@
+/** Reads a fetch Response body as server-sent events, returning each event's data. */
+export async function readEvents(response: Response): Promise<string[]> {
+  const text = await response.text();
+  return dataOf(text);
+}
+
+/** The `data:` payloads of a text/event-stream body, in order. */
+export function dataOf(text: string): string[] {
+  return text
+    .split(/\r?\n\r?\n/)
+    .map((block) =>
+      block
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trimStart())
+        .join('\n'),
+    )
+    .filter((data) => data !== '');
+}
+
+/** JSON chunks of an OpenAI stream, with `[DONE]` kept as the string. */
+export function chunksOf(events: string[]): (Record<string, unknown> | '[DONE]')[] {
+  return events.map((data) =>
+    data === '[DONE]' ? '[DONE]' : (JSON.parse(data) as Record<string, unknown>),
+  );
+}
+
+export function anthropicEvent(
+  name: string,
+  data: Record<string, unknown>,
+  newline = '\n',
+): string {
+  return `event: ${name}${newline}data: ${JSON.stringify({ type: name, ...data })}${newline}${newline}`;
+}
