@@ -33,6 +33,8 @@ export const errorCodes = {
   ERR_UPSTREAM_STREAM_INTERRUPTED: 502,
   /** The provider answered with an error status (the provider's own status is kept). */
   ERR_UPSTREAM_ERROR: 502,
+  /** Every target that could serve the request is ejected by its circuit breaker. */
+  ERR_NO_HEALTHY_TARGET: 503,
   /** A bug in the middleware itself. */
   ERR_INTERNAL: 500,
 } as const;

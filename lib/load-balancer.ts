@@ -6,12 +6,13 @@ import { BoundedCache } from './bounded-cache.js';
 import type { ConfigTree, TargetNode } from './config/config-tree.js';
 import { checkConfig } from './config/normalize.js';
 import { LoadBalancerError } from './errors.js';
+import { HealthGate } from './health/health-gate.js';
 import type { UpstreamBase } from './providers/provider.js';
-import { attachExchange, type Exchange, PreparedBody, type ProxyTarget } from './proxy/exchange.js';
+import { PreparedBody, type PreparedRequest, type ProxyTarget } from './proxy/attempt.js';
+import { type Call, runCall } from './proxy/call.js';
 import { upstreamHeaders } from './proxy/request-headers.js';
 import { asLoadBalancerError, sendError } from './proxy/send-error.js';
 import { createUpstreamProxy } from './proxy/upstream-proxy.js';
-import { selectTarget } from './routing/select-target.js';
 import { resolveSettings, type Settings } from './settings.js';
 import type { LoadBalancerOptions, Operation, Params } from './types.js';
 
@@ -63,16 +64,23 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     route: Route,
     body: unknown,
   ): void {
+    let call: Call;
     try {
-      const exchange = prepareExchange(req, route, body);
-      attachExchange(req, exchange);
-      proxy(req, res, next);
+      call = prepareCall(req, res, next, route, body);
     } catch (error) {
       sendError(res, asLoadBalancerError(error));
+      return;
     }
+    void runCall(call, settings);
   }
 
-  function prepareExchange(req: Request, route: Route, body: unknown): Exchange {
+  function prepareCall(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    route: Route,
+    body: unknown,
+  ): Call {
     if (!isObject(body)) {
       throw new LoadBalancerError('ERR_BODY_INVALID', 'The request body must be a JSON object', {
         param: 'body',
@@ -81,22 +89,52 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     const params = route.source === 'body' ? paramsOf(body) : body;
     const tree = configOf(req, route.source, body);
     refuseUnsupportedTargets(tree, route.operation);
-    const target = selectTarget(tree.root, settings.random);
+    const prepared = new Map<TargetNode, PreparedRequest>();
+    return {
+      req,
+      res,
+      tree,
+      traceId: headerValue(req, traceHeader) ?? randomUUID(),
+      deadlineAt: settings.clock.now() + settings.deadline,
+      prepare(target) {
+        let request = prepared.get(target);
+        if (request === undefined) {
+          request = prepareRequest(req, route.operation, params, target);
+          prepared.set(target, request);
+        }
+        return request;
+      },
+      proxy: (proxyReq, proxyRes) => proxy(proxyReq, proxyRes, next),
+      health:
+        settings.health === undefined
+          ? undefined
+          : new HealthGate(settings.health, settings.clock.now),
+      retries: 0,
+      current: undefined,
+      clientGone: false,
+    };
+  }
+
+  /** A target's upstream request: merged params, translated, serialised once. */
+  function prepareRequest(
+    req: Request,
+    operation: Operation,
+    params: Params,
+    target: TargetNode,
+  ): PreparedRequest {
     const adapter = settings.providers[target.provider];
     const merged =
       target.overrideParams === undefined ? params : { ...params, ...target.overrideParams };
-    const bytes = Buffer.from(JSON.stringify(adapter.requestBody(route.operation, merged)));
+    const bytes = Buffer.from(JSON.stringify(adapter.requestBody(operation, merged)));
     const base = adapter.base(target);
-    const traceId = headerValue(req, traceHeader) ?? randomUUID();
     return {
-      traceId,
-      operation: route.operation,
-      streamShape: { operation: route.operation, includeUsage: includesUsage(merged) },
       target,
       adapter,
+      operation,
+      streamShape: { operation, includeUsage: includesUsage(merged) },
       proxyTarget: proxyTargetOf(base),
       agent: base.origin.startsWith('https:') ? settings.httpsAgent : settings.httpAgent,
-      upstreamPath: base.pathPrefix + adapter.endpoint(route.operation, target),
+      upstreamPath: base.pathPrefix + adapter.endpoint(operation, target),
       upstreamHeaders: upstreamHeaders(
         req.headers,
         settings.forwardedHeaders,
@@ -104,11 +142,6 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
         bytes.length,
       ),
       body: new PreparedBody(bytes),
-      timeout: target.requestTimeout ?? settings.timeout,
-      responseHeaders: responseHeadersOf(target, traceId),
-      clientUrl: req.url,
-      upstreamRequest: undefined,
-      timedOut: false,
     };
   }
 
@@ -205,15 +238,6 @@ function paramsOf(body: Record<string, unknown>): Params {
     );
   }
   return body.params;
-}
-
-function responseHeadersOf(target: TargetNode, traceId: string): Record<string, string> {
-  return {
-    'x-portkey-provider': target.provider,
-    'x-portkey-last-used-option-index': target.label,
-    'x-portkey-retry-attempt-count': '0',
-    [traceHeader]: traceId,
-  };
 }
 
 function includesUsage(params: Params): boolean {

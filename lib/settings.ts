@@ -4,21 +4,24 @@ import type { ConfigTree } from './config/config-tree.js';
 import { checkConfig } from './config/normalize.js';
 import { didYouMean } from './config/suggest.js';
 import { LoadBalancerError } from './errors.js';
+import { SharedHealth } from './health/health-gate.js';
+import { MemoryHealthStore } from './health/memory-store.js';
 import {
   createProviderRegistry,
   type ProviderRegistry,
   providerNames,
 } from './providers/registry.js';
+import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
-import type { LoadBalancerOptions, ProviderName } from './types.js';
+import type { CircuitBreakerOptions, Clock, LoadBalancerOptions, ProviderName } from './types.js';
 
 /** Options resolved once at construction: the hot path reads only this. */
-export interface Settings {
+export interface Settings extends CallSettings {
   readonly defaultConfig: ConfigTree | undefined;
   readonly providers: ProviderRegistry;
-  readonly random: () => number;
   readonly bodyLimit: number | string;
-  readonly timeout: number;
+  /** Undefined when circuit breaking is off. */
+  readonly health: SharedHealth | undefined;
   readonly forwardedHeaders: readonly string[];
   readonly httpAgent: HttpAgent;
   readonly httpsAgent: HttpsAgent;
@@ -28,7 +31,15 @@ export interface Settings {
 const defaults = {
   bodyLimit: '10mb',
   timeout: 600_000,
+  deadline: 600_000,
+  backoff: { initialDelayMs: 250, maxDelayMs: 8000, maxRetryAfterMs: 60_000 },
+  circuitBreaker: { failureThreshold: 5, windowMs: 60_000, cooldownMs: 30_000 },
 } as const;
+
+const realClock: Clock = {
+  now: Date.now,
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 const optionNames: readonly (keyof LoadBalancerOptions)[] = [
   'config',
@@ -37,6 +48,10 @@ const optionNames: readonly (keyof LoadBalancerOptions)[] = [
   'bodyLimit',
   'timeout',
   'forwardHeaders',
+  'deadline',
+  'backoff',
+  'circuitBreaker',
+  'clock',
   'httpAgent',
   'httpsAgent',
 ];
@@ -68,9 +83,31 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
       'must be a function returning a number in [0, 1), e.g. Math.random',
     );
   }
-  const timeout = options.timeout ?? defaults.timeout;
-  if (!Number.isInteger(timeout) || timeout <= 0) {
-    throw invalidOption('timeout', 'must be a positive whole number of milliseconds, e.g. 60000');
+  const timeout = milliseconds('timeout', options.timeout, defaults.timeout);
+  const deadline = milliseconds('deadline', options.deadline, defaults.deadline);
+  const backoff = {
+    initialDelayMs: milliseconds(
+      'backoff.initialDelayMs',
+      options.backoff?.initialDelayMs,
+      defaults.backoff.initialDelayMs,
+    ),
+    maxDelayMs: milliseconds(
+      'backoff.maxDelayMs',
+      options.backoff?.maxDelayMs,
+      defaults.backoff.maxDelayMs,
+    ),
+    maxRetryAfterMs: milliseconds(
+      'backoff.maxRetryAfterMs',
+      options.backoff?.maxRetryAfterMs,
+      defaults.backoff.maxRetryAfterMs,
+    ),
+  };
+  const clock = options.clock ?? realClock;
+  if (typeof clock.now !== 'function' || typeof clock.sleep !== 'function') {
+    throw invalidOption(
+      'clock',
+      'must have now() and sleep(ms), e.g. { now: Date.now, sleep: (ms) => ... }',
+    );
   }
   const bodyLimit = options.bodyLimit ?? defaults.bodyLimit;
   if (typeof bodyLimit !== 'string' && !(Number.isInteger(bodyLimit) && bodyLimit > 0)) {
@@ -85,16 +122,70 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     }
   }
   const agents = keepAliveAgents();
+  const providers = createProviderRegistry(options.providers);
+  const breaker = options.circuitBreaker === false ? undefined : (options.circuitBreaker ?? {});
   return {
     defaultConfig: resolveDefaultConfig(options.config),
-    providers: createProviderRegistry(options.providers),
+    providers,
     random: options.random ?? Math.random,
+    clock,
     bodyLimit,
     timeout,
+    deadline,
+    backoff,
+    maxEjectionMs: backoff.maxRetryAfterMs,
+    health: breaker === undefined ? undefined : sharedHealth(breaker, providers, timeout),
     forwardedHeaders: resolveForwardedHeaders(options.forwardHeaders),
     httpAgent: options.httpAgent ?? agents.http,
     httpsAgent: options.httpsAgent ?? agents.https,
   };
+}
+
+function sharedHealth(
+  options: CircuitBreakerOptions,
+  providers: ProviderRegistry,
+  timeout: number,
+): SharedHealth {
+  const policy = {
+    failureThreshold: count(
+      'circuitBreaker.failureThreshold',
+      options.failureThreshold,
+      defaults.circuitBreaker.failureThreshold,
+    ),
+    windowMs: milliseconds(
+      'circuitBreaker.windowMs',
+      options.windowMs,
+      defaults.circuitBreaker.windowMs,
+    ),
+    cooldownMs: milliseconds(
+      'circuitBreaker.cooldownMs',
+      options.cooldownMs,
+      defaults.circuitBreaker.cooldownMs,
+    ),
+    // A probe that never answers must not hold a target half-open for ever.
+    probeTimeoutMs: timeout,
+  };
+  const store = options.store ?? new MemoryHealthStore();
+  if (typeof store.get !== 'function' || typeof store.set !== 'function') {
+    throw invalidOption('circuitBreaker.store', 'must have get(key) and set(key, record) methods');
+  }
+  return new SharedHealth(store, policy, providers);
+}
+
+function milliseconds(name: string, value: number | undefined, fallback: number): number {
+  const resolved = value ?? fallback;
+  if (!Number.isInteger(resolved) || resolved <= 0) {
+    throw invalidOption(name, 'must be a positive whole number of milliseconds, e.g. 60000');
+  }
+  return resolved;
+}
+
+function count(name: string, value: number | undefined, fallback: number): number {
+  const resolved = value ?? fallback;
+  if (!Number.isInteger(resolved) || resolved <= 0) {
+    throw invalidOption(name, 'must be a positive whole number, e.g. 5');
+  }
+  return resolved;
 }
 
 function resolveDefaultConfig(config: unknown): ConfigTree | undefined {

@@ -5,7 +5,7 @@ import type { Agent as HttpsAgent } from 'node:https';
 export type ProviderName = 'openai' | 'anthropic' | 'azure-openai';
 
 /** Strategy modes. */
-export type StrategyMode = 'single' | 'loadbalance';
+export type StrategyMode = 'single' | 'loadbalance' | 'fallback';
 
 /** What the caller asked for, derived from the route. */
 export type Operation = 'chat' | 'complete' | 'embed';
@@ -54,6 +54,61 @@ export interface PortkeyTarget extends Omit<PortkeyOption, 'provider'> {
 
 /** Either config format. */
 export type PortkeyConfig = PortkeyConfigV1 | PortkeyTarget;
+
+/** Per-target health as a {@link HealthStore} keeps it (epoch milliseconds; 0 = not set). */
+export interface HealthRecord {
+  /** Failures counted in the current window. */
+  failures: number;
+  /** When the current failure window began. */
+  windowStart: number;
+  /** The target is ejected until then. */
+  openUntil: number;
+  /** A half-open probe is in flight until then. */
+  probeUntil: number;
+}
+
+/**
+ * Where passive health lives. Keys identify a target (provider, base URL, Azure resource and
+ * deployment, a hash of the key: never the key). Methods may return values or Promises, so a
+ * shared store (Redis, a database) can back many replicas.
+ */
+export interface HealthStore {
+  /** The target's record, or undefined when it is healthy and unknown. */
+  get(key: string): HealthRecord | undefined | Promise<HealthRecord | undefined>;
+  /** Replaces the target's record; undefined forgets it (healthy again). */
+  set(key: string, record: HealthRecord | undefined): void | Promise<void>;
+}
+
+/** Passive health checking (circuit breaking) settings. */
+export interface CircuitBreakerOptions {
+  /** Failures (connection errors, timeouts, 429 and 5xx answers) within `windowMs` that eject a target. Defaults to `5`. */
+  failureThreshold?: number;
+  /** The window failures are counted in, in milliseconds. Defaults to `60000`. */
+  windowMs?: number;
+  /** How long an ejected target is skipped before one probe request is let through. Defaults to `30000`. */
+  cooldownMs?: number;
+  /** Where health is kept. Defaults to a per-process in-memory store. */
+  store?: HealthStore;
+}
+
+/** Backoff between retries of one target. */
+export interface BackoffOptions {
+  /** The wait before the first retry; doubled for each next one, with jitter. Defaults to `250`. */
+  initialDelayMs?: number;
+  /** The longest computed wait. Defaults to `8000`. */
+  maxDelayMs?: number;
+  /**
+   * The longest provider `retry-after` honoured (with `use_retry_after_header`); a provider asking
+   * for longer is not retried (a fallback target is tried instead). Defaults to `60000`.
+   */
+  maxRetryAfterMs?: number;
+}
+
+/** A time source: `now()` for circuit breaking and deadlines, `sleep()` for backoff waits. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
 
 /** Server-side settings for one provider. */
 export interface ProviderOptions {
@@ -112,6 +167,20 @@ export interface LoadBalancerOptions {
    * Credentials and `x-portkey-*` headers are never forwarded. Defaults to `[]`.
    */
   forwardHeaders?: string[];
+  /**
+   * Milliseconds a request may spend getting an answer across all its attempts, retries and
+   * fallbacks (a stream that has begun is not cut by it). Defaults to `600000` (10 minutes).
+   */
+  deadline?: number;
+  /** Waits between retries of a target. Defaults to the values of {@link BackoffOptions}. */
+  backoff?: BackoffOptions;
+  /**
+   * Passive health checking: targets that keep failing are ejected for a cooldown. `false` turns
+   * it off. Defaults to the values of {@link CircuitBreakerOptions}.
+   */
+  circuitBreaker?: CircuitBreakerOptions | false;
+  /** Time source for backoff waits, deadlines and circuit breaking. Defaults to the real clock. */
+  clock?: Clock;
   /** Agent for `http:` upstreams. Defaults to a shared keep-alive agent. */
   httpAgent?: HttpAgent;
   /** Agent for `https:` upstreams. Defaults to a shared keep-alive agent. */

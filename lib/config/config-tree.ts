@@ -7,6 +7,19 @@ export interface AzureDeployment {
   apiVersion: string;
 }
 
+/** How one target retries its own failures. */
+export interface RetryPolicy {
+  /** Retries after the first attempt. */
+  readonly attempts: number;
+  /** Statuses worth retrying (connection errors and timeouts always are). */
+  readonly onStatusCodes: readonly number[];
+  /** Whether a provider's `retry-after` (and `-ms` variants) sets the wait. */
+  readonly useRetryAfterHeader: boolean;
+}
+
+/** Retry statuses when a `retry` gives none: rate limits and server errors. */
+export const defaultRetryStatusCodes: readonly number[] = [429, 500, 502, 503, 504];
+
 /** A leaf of the resolved config: one provider call. Immutable; shared across requests. */
 export interface TargetNode {
   readonly kind: 'target';
@@ -21,6 +34,8 @@ export interface TargetNode {
   /** Merged down the tree, child wins; undefined when no node set any. */
   readonly overrideParams: Params | undefined;
   readonly requestTimeout: number | undefined;
+  /** Inherited from the closest node that sets one; undefined means no retries. */
+  readonly retry: RetryPolicy | undefined;
 }
 
 /** An inner node: a strategy over its targets. */
@@ -29,6 +44,11 @@ export interface StrategyNode {
   readonly label: string;
   readonly weight: number;
   readonly mode: StrategyMode;
+  /**
+   * Statuses that count as a failure of a target: `fallback` moves on, `loadbalance` re-picks
+   * among the others. Undefined: any non-2xx for `fallback`, no re-pick for `loadbalance`.
+   */
+  readonly onStatusCodes: readonly number[] | undefined;
   readonly targets: readonly ConfigNode[];
 }
 

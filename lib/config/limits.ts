@@ -8,6 +8,8 @@ export const configLimits = {
   maxStringLength: 4096,
   /** Keys in an `override_params` object. */
   maxOverrideParams: 64,
+  /** Retries of one target after its first attempt. */
+  maxRetryAttempts: 10,
   /** Largest weight; weights are relative, so this only guards against overflow. */
   maxWeight: 1_000_000,
 } as const;

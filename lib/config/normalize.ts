@@ -1,5 +1,12 @@
 import type { Params, ProviderName, StrategyMode } from '../types.js';
-import type { AzureDeployment, ConfigNode, ConfigTree, TargetNode } from './config-tree.js';
+import {
+  type AzureDeployment,
+  type ConfigNode,
+  type ConfigTree,
+  defaultRetryStatusCodes,
+  type RetryPolicy,
+  type TargetNode,
+} from './config-tree.js';
 import { snakeCase } from './schema.js';
 import { type ConfigProblem, schemaProblems } from './validate.js';
 
@@ -11,6 +18,7 @@ interface Inherited {
   credentials: Credentials | undefined;
   overrideParams: Params | undefined;
   requestTimeout: number | undefined;
+  retry: RetryPolicy | undefined;
 }
 
 interface Credentials {
@@ -25,6 +33,7 @@ const nothingInherited: Inherited = {
   credentials: undefined,
   overrideParams: undefined,
   requestTimeout: undefined,
+  retry: undefined,
 };
 
 /** The result of checking a config: the tree when valid, every problem otherwise. */
@@ -55,12 +64,21 @@ function leavesOf(node: ConfigNode): TargetNode[] {
 
 function resolveV1(raw: RawNode, root: string, problems: ConfigProblem[]): ConfigNode {
   const options = raw.options as RawNode[];
+  // The root's retry and request_timeout apply to every option that sets none.
+  const handedDown = { ...nothingInherited, ...commonSettings(raw, nothingInherited) };
   const targets = options.map((option, index) =>
-    resolveTarget(option, `${root}.options[${index}]`, String(index), nothingInherited, problems),
+    resolveTarget(option, `${root}.options[${index}]`, String(index), handedDown, problems),
   );
   const mode = raw.mode as StrategyMode;
   checkWeights(mode, targets, `${root}.options`, problems);
-  return { kind: 'strategy', label: root, weight: 1, mode, targets };
+  return {
+    kind: 'strategy',
+    label: root,
+    weight: 1,
+    mode,
+    onStatusCodes: field<number[]>(raw, 'onStatusCodes'),
+    targets,
+  };
 }
 
 function resolveV2(
@@ -70,7 +88,7 @@ function resolveV2(
   problems: ConfigProblem[],
 ): ConfigNode {
   const children = raw.targets as RawNode[] | undefined;
-  const strategy = raw.strategy as { mode: StrategyMode } | undefined;
+  const strategy = raw.strategy as RawNode | undefined;
   if (children === undefined) {
     if (strategy !== undefined) {
       problems.push({
@@ -90,9 +108,16 @@ function resolveV2(
   const targets = children.map((child, index) =>
     resolveV2(child, `${path}.targets[${index}]`, handedDown, problems),
   );
-  const mode = strategy?.mode ?? 'single';
+  const mode = (strategy?.mode as StrategyMode | undefined) ?? 'single';
   checkWeights(mode, targets, `${path}.targets`, problems);
-  return { kind: 'strategy', label: path, weight: weightOf(raw), mode, targets };
+  return {
+    kind: 'strategy',
+    label: path,
+    weight: weightOf(raw),
+    mode,
+    onStatusCodes: strategy === undefined ? undefined : field<number[]>(strategy, 'onStatusCodes'),
+    targets,
+  };
 }
 
 function inheritFrom(raw: RawNode, inherited: Inherited): Inherited {
@@ -101,8 +126,29 @@ function inheritFrom(raw: RawNode, inherited: Inherited): Inherited {
     provider: provider ?? inherited.provider,
     // Credentials follow the provider they were given for, never another one.
     credentials: provider === undefined ? inherited.credentials : credentialsOf(raw),
+    ...commonSettings(raw, inherited),
+  };
+}
+
+/** What every node hands down whatever its provider: params, timeout and retry policy. */
+function commonSettings(
+  raw: RawNode,
+  inherited: Inherited,
+): Pick<Inherited, 'overrideParams' | 'requestTimeout' | 'retry'> {
+  return {
     overrideParams: mergeParams(inherited.overrideParams, field<Params>(raw, 'overrideParams')),
     requestTimeout: field<number>(raw, 'requestTimeout') ?? inherited.requestTimeout,
+    // A node's retry replaces its parent's whole, as in Portkey.
+    retry: retryPolicyOf(raw.retry as RawNode | undefined) ?? inherited.retry,
+  };
+}
+
+function retryPolicyOf(raw: RawNode | undefined): RetryPolicy | undefined {
+  if (raw === undefined) return undefined;
+  return {
+    attempts: raw.attempts as number,
+    onStatusCodes: field<number[]>(raw, 'onStatusCodes') ?? defaultRetryStatusCodes,
+    useRetryAfterHeader: field<boolean>(raw, 'useRetryAfterHeader') ?? false,
   };
 }
 
@@ -132,8 +178,7 @@ function resolveTarget(
     azure,
     openaiOrganization: credentials.openaiOrganization,
     openaiProject: credentials.openaiProject,
-    overrideParams: mergeParams(inherited.overrideParams, field<Params>(raw, 'overrideParams')),
-    requestTimeout: field<number>(raw, 'requestTimeout') ?? inherited.requestTimeout,
+    ...commonSettings(raw, inherited),
   };
 }
 

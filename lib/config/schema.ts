@@ -10,7 +10,12 @@ import { configLimits } from './limits.js';
 const forbiddenKeys = ['__proto__', 'constructor', 'prototype'];
 
 const providerSchema = { type: 'string', enum: ['openai', 'anthropic', 'azure-openai'] };
-const modeSchema = { type: 'string', enum: ['single', 'loadbalance'] };
+const modeSchema = { type: 'string', enum: ['single', 'loadbalance', 'fallback'] };
+const statusCodesSchema = {
+  type: 'array',
+  maxItems: 64,
+  items: { type: 'integer', minimum: 100, maximum: 599 },
+};
 const secretSchema = { type: 'string', minLength: 1, maxLength: configLimits.maxStringLength };
 const weightSchema = { type: 'number', minimum: 0, maximum: configLimits.maxWeight };
 const overrideParamsSchema = {
@@ -26,8 +31,22 @@ export const azurePatterns = {
   apiVersion: '^([0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?|preview|latest|v1)$',
 } as const;
 
+const retrySchema = {
+  type: 'object',
+  required: ['attempts'],
+  additionalProperties: false,
+  properties: {
+    attempts: { type: 'integer', minimum: 0, maximum: configLimits.maxRetryAttempts },
+    on_status_codes: statusCodesSchema,
+    onStatusCodes: statusCodesSchema,
+    use_retry_after_header: { type: 'boolean' },
+    useRetryAfterHeader: { type: 'boolean' },
+  },
+};
+
 /** Fields a target may carry in camelCase; each is also accepted in snake_case. */
 const targetFields: Record<string, object> = {
+  requestTimeout: { type: 'integer', minimum: 1, maximum: 3_600_000 },
   apiKey: secretSchema,
   resourceName: { type: 'string', pattern: azurePatterns.resourceName },
   deploymentId: { type: 'string', pattern: azurePatterns.deploymentId },
@@ -53,6 +72,7 @@ function withBothSpellings(fields: Record<string, object>): Record<string, objec
 const targetProperties = {
   provider: providerSchema,
   weight: weightSchema,
+  retry: retrySchema,
   ...withBothSpellings(targetFields),
 };
 
@@ -69,6 +89,11 @@ const configV1Schema = {
   additionalProperties: false,
   properties: {
     mode: modeSchema,
+    retry: retrySchema,
+    ...withBothSpellings({
+      onStatusCodes: statusCodesSchema,
+      requestTimeout: targetFields.requestTimeout as object,
+    }),
     options: {
       type: 'array',
       minItems: 1,
@@ -88,9 +113,11 @@ function nodeDefinitions(): Record<string, object> {
         type: 'object',
         required: ['mode'],
         additionalProperties: false,
-        properties: { mode: modeSchema },
+        properties: {
+          mode: modeSchema,
+          ...withBothSpellings({ onStatusCodes: statusCodesSchema }),
+        },
       },
-      ...withBothSpellings({ requestTimeout: { type: 'integer', minimum: 1, maximum: 3_600_000 } }),
     };
     if (depth < configLimits.maxDepth) {
       properties.targets = {
@@ -130,8 +157,8 @@ export const knownConfigFields: readonly string[] = [
     'options',
     'strategy',
     'targets',
-    'request_timeout',
-    'requestTimeout',
+    'on_status_codes',
+    'onStatusCodes',
     ...Object.keys(targetProperties),
   ]),
 ];

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
-import type { Exchange } from './exchange.js';
+import type { Attempt } from './attempt.js';
 
 /** Headers that keep proxies and compression from buffering a stream. */
 export const streamHeaders = {
@@ -19,23 +19,20 @@ export function isEventStream(upstream: IncomingMessage): boolean {
  * a cleanly ended stream; if the client leaves, the upstream call is aborted (see the proxy).
  */
 export function relayEventStream(
-  exchange: Exchange,
+  attempt: Attempt,
   upstream: IncomingMessage,
   res: ServerResponse,
   headers: Record<string, string | string[]>,
 ): void {
   res.writeHead(upstream.statusCode ?? 200, { ...headers, ...streamHeaders });
-  const translator = exchange.adapter.streamTranslator?.(exchange.streamShape);
+  const { adapter, streamShape } = attempt.prepared;
+  const translator = adapter.streamTranslator?.(streamShape);
   const source: Readable =
     translator === undefined ? upstream : pipeline(upstream, translator, ignore);
-  void copyEvents(exchange, source, res);
+  void copyEvents(attempt, source, res);
 }
 
-async function copyEvents(
-  exchange: Exchange,
-  source: Readable,
-  res: ServerResponse,
-): Promise<void> {
+async function copyEvents(attempt: Attempt, source: Readable, res: ServerResponse): Promise<void> {
   try {
     for await (const chunk of source) {
       if (res.destroyed) return;
@@ -44,14 +41,14 @@ async function copyEvents(
     res.end();
   } catch {
     if (res.destroyed || res.writableEnded) return;
-    res.end(interruptedEvent(exchange));
+    res.end(interruptedEvent(attempt));
   }
 }
 
-function interruptedEvent(exchange: Exchange): string {
-  const provider = exchange.target.provider;
-  const message = exchange.timedOut
-    ? `Provider ${provider} went silent for ${exchange.timeout} ms in the middle of the stream`
+function interruptedEvent(attempt: Attempt): string {
+  const provider = attempt.prepared.target.provider;
+  const message = attempt.timedOut
+    ? `Provider ${provider} went silent for ${attempt.timeout} ms in the middle of the stream`
     : `Provider ${provider} broke off the stream`;
   const error = {
     message,

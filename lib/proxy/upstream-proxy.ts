@@ -1,19 +1,16 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createProxyMiddleware, type Plugin, type RequestHandler } from 'http-proxy-middleware';
-import { LoadBalancerError } from '../errors.js';
-import { attachExchange, exchangeOf } from './exchange.js';
-import { sendError } from './send-error.js';
-import { handleUpstreamResponse } from './upstream-response.js';
+import { type Attempt, attachAttempt, attemptOf, maybeAttemptOf } from './attempt.js';
 
 /**
- * The one http-proxy-middleware instance. Everything per request was prepared into the
- * request's exchange beforehand; the router and pathRewrite only read it.
+ * The one http-proxy-middleware instance. Everything per attempt was prepared into the request's
+ * attempt beforehand; the router and pathRewrite only read it, and the hooks settle it.
  */
 export function createUpstreamProxy(): RequestHandler<IncomingMessage, ServerResponse> {
   return createProxyMiddleware<IncomingMessage, ServerResponse>({
-    router: (req) => exchangeOf(req).proxyTarget as unknown as string,
-    pathRewrite: (_path, req) => exchangeOf(req).upstreamPath,
+    router: (req) => attemptOf(req).prepared.proxyTarget as unknown as string,
+    pathRewrite: (_path, req) => attemptOf(req).prepared.upstreamPath,
     changeOrigin: true,
     selfHandleResponse: true,
     followRedirects: false,
@@ -21,7 +18,7 @@ export function createUpstreamProxy(): RequestHandler<IncomingMessage, ServerRes
     // Our plugin installs every listener (error included), and skips the default logger's
     // per-response URL building.
     ejectPlugins: true,
-    plugins: [exchangePlugin],
+    plugins: [attemptPlugin],
   });
 }
 
@@ -32,78 +29,89 @@ type Web = (
   options: WebOptions,
   ...rest: unknown[]
 ) => void;
+type Listener = (...args: unknown[]) => void;
 
-const exchangePlugin: Plugin<IncomingMessage, ServerResponse> = (proxyServer) => {
+const trackedClientEvents = ['error', 'aborted'] as const;
+
+const attemptPlugin: Plugin<IncomingMessage, ServerResponse> = (proxyServer) => {
   const server = proxyServer as unknown as { web: Web };
   const web = server.web.bind(proxyServer);
   server.web = (req, res, options, ...rest) => {
-    const exchange = exchangeOf(req);
-    options.buffer = exchange.body;
-    options.agent = exchange.agent;
-    options.proxyTimeout = exchange.timeout;
+    const attempt = attemptOf(req);
+    options.buffer = attempt.prepared.body;
+    options.agent = attempt.prepared.agent;
+    options.proxyTimeout = attempt.timeout;
     // http-proxy copies req.headers and req.url synchronously while starting the call; the
     // host app keeps seeing the client's own afterwards.
     const clientHeaders = req.headers;
-    req.headers = exchange.upstreamHeaders;
+    const before = trackedClientEvents.map((event) => req.listenerCount(event));
+    req.headers = attempt.prepared.upstreamHeaders;
     try {
       web(req, res, options, ...rest);
     } finally {
       req.headers = clientHeaders;
-      req.url = exchange.clientUrl;
+      req.url = attempt.clientUrl;
+      trackedClientEvents.forEach((event, index) => {
+        for (const listener of req.listeners(event).slice(before[index])) {
+          attempt.clientListeners.push([event, listener as Listener]);
+        }
+      });
     }
   };
   proxyServer.on('proxyReq', onUpstreamRequest);
   proxyServer.on('proxyRes', onUpstreamResponse);
   proxyServer.on('error', onProxyError);
-  proxyServer.on('econnreset', ignoreClientReset);
+  proxyServer.on('econnreset', onProxyError);
 };
 
-function onUpstreamRequest(
-  proxyReq: ClientRequest,
-  req: IncomingMessage,
-  res: ServerResponse,
-): void {
-  const exchange = exchangeOf(req);
-  exchange.upstreamRequest = proxyReq;
-  attachExchange(proxyReq, exchange);
+function onUpstreamRequest(proxyReq: ClientRequest, req: IncomingMessage): void {
+  const attempt = attemptOf(req);
+  attempt.upstreamRequest = proxyReq;
+  attachAttempt(proxyReq, attempt);
   proxyReq.once('timeout', markTimedOut);
-  // http-proxy does not abort the upstream call when the client goes away after sending its body.
-  res.once('close', abortUnfinishedUpstream);
 }
 
 function markTimedOut(this: ClientRequest): void {
-  exchangeOf(this).timedOut = true;
+  attemptOf(this).timedOut = true;
 }
 
-function abortUnfinishedUpstream(this: ServerResponse): void {
-  if (!this.writableFinished) exchangeOf(this.req).upstreamRequest?.destroy();
+function onUpstreamResponse(upstream: IncomingMessage): void {
+  // The response's own request names its attempt, even if a later one has begun meanwhile.
+  const request = (upstream as IncomingMessage & { req?: ClientRequest }).req;
+  const attempt = request === undefined ? undefined : maybeAttemptOf(request);
+  attempt?.settle({
+    kind: 'response',
+    status: upstream.statusCode ?? 502,
+    retryAfterMs: undefined,
+    response: { attempt, upstream },
+  });
 }
 
-function onUpstreamResponse(
-  proxyRes: IncomingMessage,
-  req: IncomingMessage,
-  res: ServerResponse,
-): void {
-  handleUpstreamResponse(exchangeOf(req), proxyRes, res);
+function onProxyError(error: Error, req: IncomingMessage, _res: ServerResponse | Socket): void {
+  const attempt = maybeAttemptOf(req);
+  if (attempt === undefined || attempt.settled) return;
+  const detail = attempt.timedOut
+    ? `did not answer within ${attempt.timeout} ms`
+    : `could not be reached (${(error as NodeJS.ErrnoException).code ?? 'connection error'})`;
+  attempt.settle({
+    kind: 'failure',
+    timedOut: attempt.timedOut,
+    target: attempt.prepared.target,
+    detail,
+  });
 }
 
-function onProxyError(error: Error, req: IncomingMessage, res: ServerResponse | Socket): void {
-  if (!('writeHead' in res)) return;
-  const exchange = exchangeOf(req);
-  if (res.destroyed || res.writableEnded) return;
-  const provider = exchange.target.provider;
-  const failure = exchange.timedOut
-    ? new LoadBalancerError(
-        'ERR_UPSTREAM_TIMEOUT',
-        `Provider ${provider} did not answer within ${exchange.timeout} ms`,
-      )
-    : new LoadBalancerError(
-        'ERR_UPSTREAM_UNREACHABLE',
-        `Provider ${provider} could not be reached (${(error as NodeJS.ErrnoException).code ?? 'connection error'})`,
-      );
-  sendError(res, failure, exchange.responseHeaders);
+/** Once an attempt is settled, its leftovers must not touch the request or the next attempt. */
+export function releaseAttempt(req: IncomingMessage, attempt: Attempt): void {
+  for (const [event, listener] of attempt.clientListeners) req.off(event, listener);
+  attempt.clientListeners.length = 0;
+  const upstreamRequest = attempt.upstreamRequest;
+  if (upstreamRequest !== undefined) {
+    upstreamRequest.removeAllListeners('error');
+    upstreamRequest.on('error', ignore);
+  }
 }
 
-function ignoreClientReset(): void {
-  // The client left; its upstream call was aborted with it.
+function ignore(): void {
+  // A settled attempt's late errors have no one left to tell.
 }

@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { LoadBalancerError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
+import type { Attempt } from './attempt.js';
 import { isEventStream, relayEventStream } from './event-stream.js';
-import type { Exchange } from './exchange.js';
 import { sendError, sendJson, sendJsonText } from './send-error.js';
 
 /** Upstream response headers that stay between us and the provider. */
@@ -28,18 +28,20 @@ const maxTranslatedBodyBytes = 64 * 1024 * 1024;
 
 /** Answers the client from a provider response: passed through, translated, or as an error. */
 export function handleUpstreamResponse(
-  exchange: Exchange,
+  attempt: Attempt,
   upstream: IncomingMessage,
   res: ServerResponse,
+  ourHeaders: Record<string, string>,
 ): void {
+  const { adapter, operation, target } = attempt.prepared;
   const status = upstream.statusCode ?? 502;
   const succeeded = status >= 200 && status < 300;
   if (succeeded && isEventStream(upstream)) {
-    relayEventStream(exchange, upstream, res, answerHeaders(exchange, upstream, bodyHeaders));
+    relayEventStream(attempt, upstream, res, answerHeaders(upstream, ourHeaders, bodyHeaders));
     return;
   }
-  if (succeeded && !exchange.adapter.translatesResponses) {
-    passThrough(exchange, upstream, res, status);
+  if (succeeded && !adapter.translatesResponses) {
+    passThrough(upstream, res, status, answerHeaders(upstream, ourHeaders, undefined));
     return;
   }
   const limit = succeeded ? maxTranslatedBodyBytes : maxErrorBodyBytes;
@@ -48,31 +50,31 @@ export function handleUpstreamResponse(
       (bytes) => {
         const body = parseJson(bytes);
         if (succeeded) {
-          if (body === undefined) throw invalidResponse(exchange);
-          const translated = exchange.adapter.responseBody(exchange.operation, body);
-          sendJson(res, status, translated, answerHeaders(exchange, upstream, bodyHeaders));
+          if (body === undefined) throw invalidResponse(target.provider);
+          const translated = adapter.responseBody(operation, body);
+          sendJson(res, status, translated, answerHeaders(upstream, ourHeaders, bodyHeaders));
         } else {
           // The provider may echo a key back in any field: redact the whole serialised body.
-          const error = JSON.stringify(exchange.adapter.errorBody(status, body));
-          const payload = redactSecrets(error, [exchange.target.apiKey]);
-          sendJsonText(res, status, payload, answerHeaders(exchange, upstream, bodyHeaders));
+          const error = JSON.stringify(adapter.errorBody(status, body));
+          const payload = redactSecrets(error, [target.apiKey]);
+          sendJsonText(res, status, payload, answerHeaders(upstream, ourHeaders, bodyHeaders));
         }
       },
-      () => sendError(res, invalidResponse(exchange), exchange.responseHeaders),
+      () => sendError(res, invalidResponse(target.provider), ourHeaders),
     )
     .catch((error: unknown) => {
-      const failure = error instanceof LoadBalancerError ? error : invalidResponse(exchange);
-      sendError(res, failure, exchange.responseHeaders);
+      const failure = error instanceof LoadBalancerError ? error : invalidResponse(target.provider);
+      sendError(res, failure, ourHeaders);
     });
 }
 
 function passThrough(
-  exchange: Exchange,
   upstream: IncomingMessage,
   res: ServerResponse,
   status: number,
+  headers: Record<string, string | string[]>,
 ): void {
-  res.writeHead(status, answerHeaders(exchange, upstream, undefined));
+  res.writeHead(status, headers);
   // pipeline surfaces an upstream that dies mid-body: the client connection is then cut, never left hanging.
   pipeline(upstream, res, ignoreSettledError);
 }
@@ -83,8 +85,8 @@ function ignoreSettledError(): void {
 
 /** Provider headers worth keeping (request ids, rate limits, retry-after) plus ours. */
 function answerHeaders(
-  exchange: Exchange,
   upstream: IncomingMessage,
+  ourHeaders: Record<string, string>,
   alsoDrop: ReadonlySet<string> | undefined,
 ): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
@@ -93,7 +95,7 @@ function answerHeaders(
     const value = upstream.headers[name];
     if (value !== undefined) headers[name] = value;
   }
-  return Object.assign(headers, exchange.responseHeaders);
+  return Object.assign(headers, ourHeaders);
 }
 
 function readBody(stream: IncomingMessage, limit: number): Promise<Buffer> {
@@ -125,9 +127,9 @@ function parseJson(bytes: Buffer): unknown {
   }
 }
 
-function invalidResponse(exchange: Exchange): LoadBalancerError {
+function invalidResponse(provider: string): LoadBalancerError {
   return new LoadBalancerError(
     'ERR_UPSTREAM_INVALID_RESPONSE',
-    `Provider ${exchange.target.provider} answered with a body that could not be read`,
+    `Provider ${provider} answered with a body that could not be read`,
   );
 }

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkConfig } from '../../lib/config/normalize.js';
 import { configSchema, validateConfig } from '../../lib/index.js';
-import { selectTarget } from '../../lib/routing/select-target.js';
-import { sequenceRandom } from '../helpers/random.js';
 
 describe('validateConfig', () => {
   it('accepts both seed configs and the nested Format 2 example', () => {
@@ -70,14 +68,12 @@ describe('checkConfig resolution', () => {
       mode: 'loadbalance',
       options: [{ provider: 'openai' }, { provider: 'anthropic' }],
     });
-    expect(v1.tree && selectTarget(v1.tree.root, sequenceRandom(0.9)).label).toBe('1');
+    expect(v1.tree?.targets.map((target) => target.label)).toEqual(['0', '1']);
     const v2 = checkConfig({
       strategy: { mode: 'single' },
       targets: [{ strategy: { mode: 'single' }, targets: [{ provider: 'openai' }] }],
     });
-    expect(v2.tree && selectTarget(v2.tree.root, Math.random).label).toBe(
-      'config.targets[0].targets[0]',
-    );
+    expect(v2.tree?.targets[0]?.label).toBe('config.targets[0].targets[0]');
   });
 
   it('inherits provider, credentials, override_params and request_timeout', () => {
@@ -92,7 +88,7 @@ describe('checkConfig resolution', () => {
       strategy: { mode: 'single' },
       targets: [{ deployment_id: 'other-dep', override_params: { temperature: 0.9 } }],
     });
-    const target = check.tree && selectTarget(check.tree.root, Math.random);
+    const target = check.tree?.targets[0];
     expect(target).toMatchObject({
       provider: 'azure-openai',
       apiKey: 'azure-key',
@@ -109,13 +105,13 @@ describe('checkConfig resolution', () => {
       strategy: { mode: 'single' },
       targets: [{ provider: 'anthropic' }],
     });
-    const target = check.tree && selectTarget(check.tree.root, Math.random);
+    const target = check.tree?.targets[0];
     expect(target?.provider).toBe('anthropic');
     expect(target?.apiKey).toBeUndefined();
   });
 
   it('prefers camelCase when a field is given in both spellings', () => {
     const check = checkConfig({ provider: 'openai', apiKey: 'camel', api_key: 'snake' });
-    expect(check.tree && selectTarget(check.tree.root, Math.random).apiKey).toBe('camel');
+    expect(check.tree?.targets[0]?.apiKey).toBe('camel');
   });
 });

@@ -25,7 +25,25 @@ describe('options', () => {
     expect(explicit.bodyLimit).toBe('10mb');
     expect(explicit.random).toBe(Math.random);
     expect(explicit.defaultConfig).toBeUndefined();
-    expect({ ...explicit, providers: undefined }).toEqual({ ...implicit, providers: undefined });
+    const scalars = ({
+      timeout,
+      deadline,
+      bodyLimit,
+      backoff,
+      random,
+      clock,
+      forwardedHeaders,
+    }: typeof explicit) => ({
+      timeout,
+      deadline,
+      bodyLimit,
+      backoff,
+      random,
+      clock,
+      forwardedHeaders,
+    });
+    expect(scalars(explicit)).toEqual(scalars(implicit));
+    expect(explicit.health?.policy).toEqual(implicit.health?.policy);
   });
 
   it('shares one keep-alive agent per protocol', () => {

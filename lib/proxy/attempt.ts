@@ -1,0 +1,83 @@
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
+import type { TargetNode } from '../config/config-tree.js';
+import type { ProviderAdapter, StreamShape } from '../providers/provider.js';
+import type { Outcome } from '../routing/run-plan.js';
+import type { Operation } from '../types.js';
+
+/** http-proxy's view of a target: parsed once per origin, never per request. */
+export interface ProxyTarget {
+  protocol: string;
+  hostname: string;
+  host: string;
+  port: string;
+  path: string;
+}
+
+/** A target's upstream request, prepared once per call and reused by its retries. */
+export interface PreparedRequest {
+  readonly target: TargetNode;
+  readonly adapter: ProviderAdapter;
+  readonly operation: Operation;
+  readonly streamShape: StreamShape;
+  readonly proxyTarget: ProxyTarget;
+  readonly agent: Agent;
+  /** Upstream path and query, e.g. `/v1/chat/completions`. */
+  readonly upstreamPath: string;
+  readonly upstreamHeaders: Record<string, string>;
+  /** The same bytes on every attempt. */
+  readonly body: PreparedBody;
+}
+
+/** A provider's answer as the plan sees it. */
+export interface UpstreamAnswer {
+  readonly attempt: Attempt;
+  readonly upstream: IncomingMessage;
+}
+
+export type AttemptOutcome = Outcome<UpstreamAnswer>;
+
+/** One try at one target: what http-proxy-middleware's hooks read and settle. */
+export interface Attempt {
+  readonly prepared: PreparedRequest;
+  /** Milliseconds of upstream silence before this attempt is aborted. */
+  readonly timeout: number;
+  /** The client's URL, restored after http-proxy has read the rewritten one. */
+  readonly clientUrl: string;
+  upstreamRequest: ClientRequest | undefined;
+  timedOut: boolean;
+  settled: boolean;
+  /** Listeners http-proxy added to the client request for this attempt; removed once settled. */
+  clientListeners: [event: string, listener: (...args: unknown[]) => void][];
+  settle(outcome: AttemptOutcome): void;
+}
+
+const attemptKey = Symbol('portkeyLoadBalancer.attempt');
+
+type WithAttempt = { [attemptKey]?: Attempt };
+
+export function attachAttempt(carrier: object, attempt: Attempt): void {
+  (carrier as WithAttempt)[attemptKey] = attempt;
+}
+
+export function attemptOf(carrier: object): Attempt {
+  const attempt = (carrier as WithAttempt)[attemptKey];
+  if (attempt === undefined) throw new Error('No load-balancer attempt on this request');
+  return attempt;
+}
+
+export function maybeAttemptOf(carrier: object): Attempt | undefined {
+  return (carrier as WithAttempt)[attemptKey];
+}
+
+/**
+ * The rewritten body in the one form http-proxy reads it (`buffer.pipe(proxyReq)`): written whole,
+ * so that no `proxyReq` header juggling or stream re-reading is needed.
+ */
+export class PreparedBody {
+  constructor(readonly bytes: Buffer) {}
+
+  pipe<T extends NodeJS.WritableStream>(destination: T): T {
+    destination.end(this.bytes);
+    return destination;
+  }
+}

@@ -1,0 +1,257 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ConfigTree, RetryPolicy, TargetNode } from '../config/config-tree.js';
+import { LoadBalancerError } from '../errors.js';
+import type { HealthGate } from '../health/health-gate.js';
+import { type PlanDriver, runPlan } from '../routing/run-plan.js';
+import type { Clock } from '../types.js';
+import {
+  type Attempt,
+  type AttemptOutcome,
+  attachAttempt,
+  type PreparedRequest,
+  type UpstreamAnswer,
+} from './attempt.js';
+import { retryAfterMs } from './retry-after.js';
+import { sendError } from './send-error.js';
+import { releaseAttempt } from './upstream-proxy.js';
+import { handleUpstreamResponse } from './upstream-response.js';
+
+/** Settings a call reads; resolved once per middleware. */
+export interface CallSettings {
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly timeout: number;
+  readonly deadline: number;
+  readonly backoff: { initialDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
+  /** The longest a 429's retry-after may eject a target for. */
+  readonly maxEjectionMs: number;
+}
+
+/** One client request from validation to its answer, across every attempt. */
+export interface Call {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly tree: ConfigTree;
+  readonly traceId: string;
+  /** Epoch milliseconds after which nothing more is attempted. */
+  readonly deadlineAt: number;
+  /** Prepares (once) the upstream request of a target; may throw ERR_PARAMS_INVALID. */
+  readonly prepare: (target: TargetNode) => PreparedRequest;
+  /** Runs http-proxy-middleware for the attempt attached to the request. */
+  readonly proxy: (
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: (error?: unknown) => void,
+  ) => void;
+  readonly health: HealthGate | undefined;
+  /** Retries made so far, for `x-portkey-retry-attempt-count`. */
+  retries: number;
+  current: Attempt | undefined;
+  clientGone: boolean;
+}
+
+/** Runs the plan of a validated call and answers the client. Never rejects. */
+export async function runCall(call: Call, settings: CallSettings): Promise<void> {
+  call.res.once('close', () => onClientClose(call));
+  try {
+    await call.health?.load(call.tree.targets);
+    const outcome = await runPlan<UpstreamAnswer>(call.tree.root, driverFor(call, settings));
+    deliver(call, outcome, settings);
+  } catch (error) {
+    if (call.current !== undefined) releaseAttempt(call.req, call.current);
+    sendError(
+      call.res,
+      error instanceof LoadBalancerError
+        ? error
+        : new LoadBalancerError('ERR_INTERNAL', 'The load balancer failed to handle the request', {
+            cause: error,
+          }),
+    );
+  }
+}
+
+function onClientClose(call: Call): void {
+  if (call.res.writableFinished) return;
+  call.clientGone = true;
+  const attempt = call.current;
+  if (attempt !== undefined && !attempt.settled) {
+    attempt.upstreamRequest?.destroy();
+    attempt.settle({ kind: 'stopped' });
+  } else {
+    // The answer is being relayed: stop reading it.
+    attempt?.upstreamRequest?.destroy();
+  }
+}
+
+function driverFor(call: Call, settings: CallSettings): PlanDriver<UpstreamAnswer> {
+  const { clock } = settings;
+  return {
+    attempt: (target, retry) => attempt(call, settings, target, retry),
+    discard,
+    availability: (target) => call.health?.availability(target) ?? { available: true, retryAt: 0 },
+    stopped: () => call.clientGone || clock.now() >= call.deadlineAt,
+    retryDelay: (outcome, policy, retry) => retryDelay(call, settings, outcome, policy, retry),
+    sleep: (ms) => clock.sleep(ms),
+    random: settings.random,
+  };
+}
+
+function attempt(
+  call: Call,
+  settings: CallSettings,
+  target: TargetNode,
+  retry: number,
+): Promise<AttemptOutcome> {
+  const prepared = call.prepare(target);
+  if (call.health !== undefined && !call.health.beginAttempt(target)) {
+    return Promise.resolve({
+      kind: 'unavailable',
+      retryAt: call.health.availability(target).retryAt,
+    });
+  }
+  if (retry > 0) call.retries++;
+  const remaining = call.deadlineAt - settings.clock.now();
+  return new Promise<AttemptOutcome>((resolve) => {
+    const current: Attempt = {
+      prepared,
+      timeout: Math.max(1, Math.min(target.requestTimeout ?? settings.timeout, remaining)),
+      clientUrl: call.req.url ?? '/',
+      upstreamRequest: undefined,
+      timedOut: false,
+      settled: false,
+      clientListeners: [],
+      settle(outcome) {
+        if (current.settled) return;
+        current.settled = true;
+        releaseAttempt(call.req, current);
+        resolve(withHealth(call, settings, current, outcome));
+      },
+    };
+    call.current = current;
+    attachAttempt(call.req, current);
+    call.proxy(call.req, call.res, () => {
+      current.settle({ kind: 'failure', timedOut: false, target, detail: 'could not be reached' });
+    });
+  });
+}
+
+/** Completes an outcome with the provider's retry-after and records what it says of health. */
+function withHealth(
+  call: Call,
+  settings: CallSettings,
+  attempt: Attempt,
+  outcome: AttemptOutcome,
+): AttemptOutcome {
+  const target = attempt.prepared.target;
+  if (outcome.kind === 'failure') {
+    call.health?.recordFailure(target);
+    return outcome;
+  }
+  if (outcome.kind !== 'response') return outcome;
+  const { status } = outcome;
+  const waitMs =
+    status === 429 || status === 503
+      ? retryAfterMs(outcome.response.upstream.headers, settings.clock.now())
+      : undefined;
+  if (status === 429 || status >= 500) {
+    const ejectFor =
+      status === 429 && waitMs !== undefined ? Math.min(waitMs, settings.maxEjectionMs) : undefined;
+    call.health?.recordFailure(target, ejectFor);
+  } else {
+    call.health?.recordSuccess(target);
+  }
+  return { ...outcome, retryAfterMs: waitMs };
+}
+
+function discard(outcome: AttemptOutcome): void {
+  if (outcome.kind !== 'response') return;
+  const { upstream } = outcome.response;
+  upstream.on('error', ignore);
+  upstream.resume();
+}
+
+function retryDelay(
+  call: Call,
+  settings: CallSettings,
+  outcome: AttemptOutcome,
+  policy: RetryPolicy,
+  retry: number,
+): number | undefined {
+  const { initialDelayMs, maxDelayMs, maxRetryAfterMs } = settings.backoff;
+  let delay: number;
+  if (
+    policy.useRetryAfterHeader &&
+    outcome.kind === 'response' &&
+    outcome.retryAfterMs !== undefined
+  ) {
+    if (outcome.retryAfterMs > maxRetryAfterMs) return undefined;
+    delay = outcome.retryAfterMs;
+  } else {
+    // Exponential with "equal jitter": at least half the step, so retries stay spaced.
+    const step = Math.min(maxDelayMs, initialDelayMs * 2 ** retry);
+    delay = step / 2 + settings.random() * (step / 2);
+  }
+  return settings.clock.now() + delay < call.deadlineAt ? delay : undefined;
+}
+
+function deliver(call: Call, outcome: AttemptOutcome, settings: CallSettings): void {
+  switch (outcome.kind) {
+    case 'response': {
+      const { attempt, upstream } = outcome.response;
+      handleUpstreamResponse(
+        attempt,
+        upstream,
+        call.res,
+        answerHeaders(call, attempt.prepared.target),
+      );
+      return;
+    }
+    case 'failure': {
+      const message = `Provider ${outcome.target.provider} ${outcome.detail}`;
+      const code = outcome.timedOut ? 'ERR_UPSTREAM_TIMEOUT' : 'ERR_UPSTREAM_UNREACHABLE';
+      sendError(
+        call.res,
+        new LoadBalancerError(code, message),
+        answerHeaders(call, outcome.target),
+      );
+      return;
+    }
+    case 'unavailable': {
+      const waitSeconds = Math.max(1, Math.ceil((outcome.retryAt - settings.clock.now()) / 1000));
+      sendError(
+        call.res,
+        new LoadBalancerError(
+          'ERR_NO_HEALTHY_TARGET',
+          `Every target of this config is ejected after repeated failures; retry in ${waitSeconds} s`,
+        ),
+        { 'retry-after': String(waitSeconds), 'x-portkey-trace-id': call.traceId },
+      );
+      return;
+    }
+    case 'stopped':
+      if (call.clientGone) return;
+      sendError(
+        call.res,
+        new LoadBalancerError(
+          'ERR_UPSTREAM_TIMEOUT',
+          `No provider answered within the deadline of ${settings.deadline} ms`,
+        ),
+        { 'x-portkey-trace-id': call.traceId },
+      );
+      return;
+  }
+}
+
+/** Headers this middleware adds to an answer from (or about) a target. */
+function answerHeaders(call: Call, target: TargetNode): Record<string, string> {
+  return {
+    'x-portkey-provider': target.provider,
+    'x-portkey-last-used-option-index': target.label,
+    'x-portkey-retry-attempt-count': String(call.retries),
+    'x-portkey-trace-id': call.traceId,
+  };
+}
+
+function ignore(): void {
+  // A discarded answer's late errors matter to no one.
+}

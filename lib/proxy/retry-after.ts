@@ -1,0 +1,18 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * How long a provider asks us to wait, in milliseconds: `retry-after-ms` (OpenAI),
+ * `x-ms-retry-after-ms` (Azure), then `retry-after` as seconds or an HTTP date.
+ */
+export function retryAfterMs(headers: IncomingHttpHeaders, now: number): number | undefined {
+  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
+    const value = Number(headers[name]);
+    if (headers[name] !== undefined && Number.isFinite(value) && value >= 0) return value;
+  }
+  const header = headers['retry-after'];
+  if (header === undefined || header === '') return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

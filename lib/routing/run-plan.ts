@@ -1,0 +1,177 @@
+import type { ConfigNode, RetryPolicy, StrategyNode, TargetNode } from '../config/config-tree.js';
+import { pickByWeight } from './weighted-pick.js';
+
+/**
+ * Walks a config tree and runs attempts until one answer is final: the strategy logic of
+ * fallback, loadbalance re-picks and per-target retries, free of HTTP. The driver performs the
+ * attempts, knows target health and owns time, so tests can drive it with fakes.
+ */
+
+/** What one attempt (or a whole subtree) came to. `R` is the driver's handle on a response. */
+export type Outcome<R> =
+  /** The provider answered; its body is not consumed until the answer is final. */
+  | { kind: 'response'; status: number; retryAfterMs: number | undefined; response: R }
+  /** No answer: connection refused or dropped, or silence past the timeout. */
+  | { kind: 'failure'; timedOut: boolean; target: TargetNode; detail: string }
+  /** Every target that could answer is ejected by its circuit breaker. */
+  | { kind: 'unavailable'; retryAt: number }
+  /** The client left or the overall deadline passed: nothing more is attempted. */
+  | { kind: 'stopped' };
+
+export interface Availability {
+  available: boolean;
+  /** When an unavailable target may be tried again. */
+  retryAt: number;
+}
+
+export interface PlanDriver<R> {
+  /** Runs one attempt at `target`; `retry` counts the retries of this target before it. */
+  attempt(target: TargetNode, retry: number): Promise<Outcome<R>>;
+  /** Releases an answer that will not be delivered (drains its body). */
+  discard(outcome: Outcome<R>): void;
+  /** Current health of a target, as far as this request knows it. */
+  availability(target: TargetNode): Availability;
+  /** Whether to stop attempting: the client left, or the deadline passed. */
+  stopped(): boolean;
+  /** The wait before retry number `retry` (0-based) of a target, or undefined not to retry. */
+  retryDelay(outcome: Outcome<R>, policy: RetryPolicy, retry: number): number | undefined;
+  sleep(ms: number): Promise<void>;
+  random(): number;
+  /** Told when a fallback moves on or a loadbalance re-picks, for events. */
+  onMoveOn?(from: ConfigNode, outcome: Outcome<R>): void;
+}
+
+export function runPlan<R>(root: ConfigNode, driver: PlanDriver<R>): Promise<Outcome<R>> {
+  return runNode(root, driver);
+}
+
+function runNode<R>(node: ConfigNode, driver: PlanDriver<R>): Promise<Outcome<R>> {
+  if (node.kind === 'target') return runTarget(node, driver);
+  switch (node.mode) {
+    case 'single':
+      return runNode(node.targets[0] as ConfigNode, driver);
+    case 'fallback':
+      return runFallback(node, driver);
+    case 'loadbalance':
+      return runLoadbalance(node, driver);
+  }
+}
+
+async function runTarget<R>(target: TargetNode, driver: PlanDriver<R>): Promise<Outcome<R>> {
+  const health = driver.availability(target);
+  if (!health.available) return { kind: 'unavailable', retryAt: health.retryAt };
+  for (let retry = 0; ; retry++) {
+    const outcome = await driver.attempt(target, retry);
+    const policy = target.retry;
+    if (policy === undefined || retry >= policy.attempts || !isRetryable(outcome, policy))
+      return outcome;
+    const delay = driver.retryDelay(outcome, policy, retry);
+    if (delay === undefined || driver.stopped()) return outcome;
+    driver.discard(outcome);
+    await driver.sleep(delay);
+    if (driver.stopped()) return { kind: 'stopped' };
+    // The breaker may have ejected the target meanwhile (a 429 with retry-after, say).
+    const now = driver.availability(target);
+    if (!now.available) return { kind: 'unavailable', retryAt: now.retryAt };
+  }
+}
+
+async function runFallback<R>(node: StrategyNode, driver: PlanDriver<R>): Promise<Outcome<R>> {
+  let last: Outcome<R> | undefined;
+  for (const child of node.targets) {
+    if (driver.stopped()) break;
+    const outcome = await runNode(child, driver);
+    if (outcome.kind === 'stopped') return keepBetter(last, outcome, driver);
+    if (!isFailure(outcome, node.onStatusCodes ?? 'non-2xx')) {
+      if (last !== undefined) driver.discard(last);
+      return outcome;
+    }
+    last = keepBetter(last, outcome, driver);
+    driver.onMoveOn?.(child, outcome);
+  }
+  return last ?? { kind: 'stopped' };
+}
+
+async function runLoadbalance<R>(node: StrategyNode, driver: PlanDriver<R>): Promise<Outcome<R>> {
+  const remaining = [...node.targets];
+  let last: Outcome<R> | undefined;
+  while (remaining.length > 0 && !driver.stopped()) {
+    const candidates = remaining.filter((child) => nodeAvailability(child, driver).available);
+    const index = pickByWeight(candidates, () => driver.random());
+    if (index === -1) {
+      return keepBetter(last, unavailableOf(remaining, driver), driver);
+    }
+    const child = candidates[index] as ConfigNode;
+    const outcome = await runNode(child, driver);
+    // Without on_status_codes a pick is final, as in Portkey; with them, a failed pick is
+    // replaced by a weighted pick among the others. An ejected pick is always replaced.
+    const repick =
+      outcome.kind === 'unavailable' ||
+      (node.onStatusCodes !== undefined &&
+        outcome.kind !== 'stopped' &&
+        isFailure(outcome, node.onStatusCodes));
+    if (!repick) {
+      if (last !== undefined) driver.discard(last);
+      return outcome;
+    }
+    last = keepBetter(last, outcome, driver);
+    remaining.splice(remaining.indexOf(child), 1);
+    driver.onMoveOn?.(child, outcome);
+  }
+  return last ?? { kind: 'stopped' };
+}
+
+/**
+ * Of two failed outcomes, the one to answer with if nothing better comes: a provider's own answer
+ * over an ejection or a stop, and the later answer over the earlier (the last target's answer).
+ */
+function keepBetter<R>(
+  kept: Outcome<R> | undefined,
+  next: Outcome<R>,
+  driver: PlanDriver<R>,
+): Outcome<R> {
+  if (kept === undefined) return next;
+  if (next.kind === 'unavailable' || next.kind === 'stopped') {
+    if (kept.kind === 'unavailable' && next.kind === 'unavailable') {
+      return { kind: 'unavailable', retryAt: Math.min(kept.retryAt, next.retryAt) };
+    }
+    return kept.kind === 'stopped' ? next : kept;
+  }
+  driver.discard(kept);
+  return next;
+}
+
+/** Whether a subtree has a target that may be tried now; if not, when one may. */
+export function nodeAvailability<R>(node: ConfigNode, driver: PlanDriver<R>): Availability {
+  if (node.kind === 'target') return driver.availability(node);
+  const children = node.mode === 'single' ? node.targets.slice(0, 1) : node.targets;
+  let retryAt = Number.POSITIVE_INFINITY;
+  for (const child of children) {
+    if (node.mode === 'loadbalance' && child.weight === 0) continue;
+    const health = nodeAvailability(child, driver);
+    if (health.available) return health;
+    retryAt = Math.min(retryAt, health.retryAt);
+  }
+  return { available: false, retryAt };
+}
+
+function unavailableOf<R>(nodes: readonly ConfigNode[], driver: PlanDriver<R>): Outcome<R> {
+  let retryAt = Number.POSITIVE_INFINITY;
+  for (const node of nodes) retryAt = Math.min(retryAt, nodeAvailability(node, driver).retryAt);
+  return { kind: 'unavailable', retryAt };
+}
+
+/** A failure for a strategy: no answer, an ejection, or a status it lists (default: not 2xx). */
+export function isFailure<R>(
+  outcome: Outcome<R>,
+  statuses: readonly number[] | 'non-2xx',
+): boolean {
+  if (outcome.kind !== 'response') return true;
+  if (statuses === 'non-2xx') return outcome.status < 200 || outcome.status >= 300;
+  return statuses.includes(outcome.status);
+}
+
+function isRetryable<R>(outcome: Outcome<R>, policy: RetryPolicy): boolean {
+  if (outcome.kind === 'failure') return true;
+  return outcome.kind === 'response' && policy.onStatusCodes.includes(outcome.status);
+}
