@@ -8,9 +8,15 @@ export {
   LoadBalancerError,
   type OpenAIErrorBody,
 } from './errors.js';
+export { MemoryHealthStore } from './health/memory-store.js';
 export { portkeyLoadBalancer, portkeyLoadBalancer as default } from './load-balancer.js';
 export type {
   AnthropicOptions,
+  BackoffOptions,
+  CircuitBreakerOptions,
+  Clock,
+  HealthRecord,
+  HealthStore,
   LoadBalancerOptions,
   Operation,
   Params,
