@@ -19,6 +19,12 @@ export const errorCodes = {
   ERR_CONFIG_INVALID_JSON: 400,
   /** The config does not match the schema or its rules. */
   ERR_CONFIG_INVALID: 400,
+  /** A config name (body `config` string or non-JSON `x-portkey-config`) names no server config. */
+  ERR_CONFIG_NOT_FOUND: 400,
+  /** The server's `requestConfig` policy refuses this request config. */
+  ERR_CONFIG_FORBIDDEN: 403,
+  /** A `custom_host` is not in `allowedHosts`, or resolves to an internal address. */
+  ERR_HOST_NOT_ALLOWED: 400,
   /** The params cannot be translated for the chosen provider. */
   ERR_PARAMS_INVALID: 400,
   /** The chosen provider does not offer the requested operation. */

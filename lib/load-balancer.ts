@@ -1,23 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import bodyParser from 'body-parser';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { BoundedCache } from './bounded-cache.js';
 import type { ConfigTree, TargetNode } from './config/config-tree.js';
-import { checkConfig } from './config/normalize.js';
+import { configLimits } from './config/limits.js';
+import type { ConfigSource, ResolvedConfig } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
 import { HealthGate } from './health/health-gate.js';
 import type { UpstreamBase } from './providers/provider.js';
+import { upstreamBaseOf } from './providers/registry.js';
 import { PreparedBody, type PreparedRequest, type ProxyTarget } from './proxy/attempt.js';
 import { type Call, runCall } from './proxy/call.js';
 import { upstreamHeaders } from './proxy/request-headers.js';
 import { asLoadBalancerError, sendError } from './proxy/send-error.js';
 import { createUpstreamProxy } from './proxy/upstream-proxy.js';
-import { resolveSettings, type Settings } from './settings.js';
+import { readJsonBody } from './request-body.js';
+import { resolveSettings } from './settings.js';
 import type { LoadBalancerOptions, Operation, Params } from './types.js';
-
-/** Where a route finds its config: Portkey's original body, or the OpenAI-compatible header. */
-type ConfigSource = 'body' | 'header';
 
 interface Route {
   readonly operation: Operation;
@@ -39,7 +38,6 @@ const operationNames: Record<Operation, string> = {
   embed: 'embeddings',
 };
 
-const configHeader = 'x-portkey-config';
 const traceHeader = 'x-portkey-trace-id';
 
 /**
@@ -53,8 +51,6 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
   const settings = resolveSettings(options);
   const parseJsonBody = bodyParser.json({ limit: settings.bodyLimit, type: () => true });
   const proxy = createUpstreamProxy();
-  // SDKs send the same x-portkey-config on every call: validate each distinct one once.
-  const headerConfigs = new BoundedCache<string, ConfigTree>(256);
   const proxyTargets = new Map<string, ProxyTarget>();
 
   function handle(
@@ -64,14 +60,42 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     route: Route,
     body: unknown,
   ): void {
-    let call: Call;
     try {
-      call = prepareCall(req, res, next, route, body);
+      if (!isObject(body)) {
+        throw new LoadBalancerError('ERR_BODY_INVALID', 'The request body must be a JSON object', {
+          param: 'body',
+        });
+      }
+      const params = route.source === 'body' ? paramsOf(body) : checkedParams(body, 'body');
+      const resolved = settings.configs.resolve(req, route.source, body);
+      if (isPromise(resolved)) {
+        resolved.then(
+          (config) => start(req, res, next, route, params, config),
+          (error: unknown) => sendError(res, asLoadBalancerError(error)),
+        );
+      } else {
+        start(req, res, next, route, params, resolved);
+      }
     } catch (error) {
       sendError(res, asLoadBalancerError(error));
-      return;
     }
-    void runCall(call, settings);
+  }
+
+  function start(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    route: Route,
+    params: Params,
+    config: ResolvedConfig,
+  ): void {
+    try {
+      refuseUnsupportedTargets(config.tree, route.operation);
+      const call = prepareCall(req, res, next, route, params, config);
+      void runCall(call, settings);
+    } catch (error) {
+      sendError(res, asLoadBalancerError(error));
+    }
   }
 
   function prepareCall(
@@ -79,27 +103,21 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     res: Response,
     next: NextFunction,
     route: Route,
-    body: unknown,
+    params: Params,
+    config: ResolvedConfig,
   ): Call {
-    if (!isObject(body)) {
-      throw new LoadBalancerError('ERR_BODY_INVALID', 'The request body must be a JSON object', {
-        param: 'body',
-      });
-    }
-    const params = route.source === 'body' ? paramsOf(body) : body;
-    const tree = configOf(req, route.source, body);
-    refuseUnsupportedTargets(tree, route.operation);
     const prepared = new Map<TargetNode, PreparedRequest>();
     return {
       req,
       res,
-      tree,
+      tree: config.tree,
       traceId: headerValue(req, traceHeader) ?? randomUUID(),
       deadlineAt: settings.clock.now() + settings.deadline,
+      preflight: settings.configs.hostChecks(config),
       prepare(target) {
         let request = prepared.get(target);
         if (request === undefined) {
-          request = prepareRequest(req, route.operation, params, target);
+          request = prepareRequest(req, route.operation, params, target, config.trusted);
           prepared.set(target, request);
         }
         return request;
@@ -121,23 +139,25 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     operation: Operation,
     params: Params,
     target: TargetNode,
+    trusted: boolean,
   ): PreparedRequest {
     const adapter = settings.providers[target.provider];
     const merged =
       target.overrideParams === undefined ? params : { ...params, ...target.overrideParams };
     const bytes = Buffer.from(JSON.stringify(adapter.requestBody(operation, merged)));
-    const base = adapter.base(target);
+    const base = upstreamBaseOf(settings.providers, target);
     return {
       target,
       adapter,
       operation,
       streamShape: { operation, includeUsage: includesUsage(merged) },
       proxyTarget: proxyTargetOf(base),
-      agent: base.origin.startsWith('https:') ? settings.httpsAgent : settings.httpAgent,
+      agent: agentFor(base, target, trusted),
       upstreamPath: base.pathPrefix + adapter.endpoint(operation, target),
       upstreamHeaders: upstreamHeaders(
         req.headers,
         settings.forwardedHeaders,
+        target.forwardHeaders,
         adapter.headers(target),
         bytes.length,
       ),
@@ -145,18 +165,13 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     };
   }
 
-  function configOf(req: Request, source: ConfigSource, body: Record<string, unknown>): ConfigTree {
-    if (source === 'body') {
-      if (body.config === undefined) return defaultConfig();
-      return validated(body.config, 'config');
-    }
-    const header = headerValue(req, configHeader);
-    if (header === undefined) return defaultConfig();
-    const cached = headerConfigs.get(header);
-    if (cached !== undefined) return cached;
-    const tree = validated(parseConfigHeader(header), 'config');
-    headerConfigs.set(header, tree);
-    return tree;
+  /** Request-chosen hosts go through agents that check every address they connect to. */
+  function agentFor(base: UpstreamBase, target: TargetNode, trusted: boolean) {
+    const https = base.origin.startsWith('https:');
+    const guarded =
+      !trusted && target.customHost !== undefined ? settings.guardedAgents : undefined;
+    if (guarded !== undefined) return https ? guarded.https : guarded.http;
+    return https ? settings.httpsAgent : settings.httpAgent;
   }
 
   /** Any target that cannot serve the operation fails the request whichever target is picked. */
@@ -170,15 +185,6 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
         { param },
       );
     }
-  }
-
-  function defaultConfig(): ConfigTree {
-    if (settings.defaultConfig !== undefined) return settings.defaultConfig;
-    throw new LoadBalancerError(
-      'ERR_CONFIG_MISSING',
-      'No config: send one in the body (`config`) or the x-portkey-config header, or set options.config on the server',
-      { param: 'config' },
-    );
   }
 
   function proxyTargetOf(base: UpstreamBase): ProxyTarget {
@@ -201,30 +207,10 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       next();
       return;
     }
-    readJsonBody(req, res, parseJsonBody, settings, (body) => handle(req, res, next, route, body));
-  };
-}
-
-function validated(config: unknown, root: string): ConfigTree {
-  const check = checkConfig(config, root);
-  if (check.valid) return check.tree;
-  const [first] = check.problems;
-  const message = check.problems.map((problem) => problem.message).join('; ');
-  throw new LoadBalancerError('ERR_CONFIG_INVALID', `Invalid config: ${message}`, {
-    param: first?.param ?? root,
-  });
-}
-
-function parseConfigHeader(header: string): unknown {
-  try {
-    return JSON.parse(header);
-  } catch {
-    throw new LoadBalancerError(
-      'ERR_CONFIG_INVALID_JSON',
-      'The x-portkey-config header must be a JSON config object',
-      { param: configHeader },
+    readJsonBody(req, res, parseJsonBody, settings.bodyLimit, (body) =>
+      handle(req, res, next, route, body),
     );
-  }
+  };
 }
 
 function paramsOf(body: Record<string, unknown>): Params {
@@ -237,7 +223,20 @@ function paramsOf(body: Record<string, unknown>): Params {
       },
     );
   }
-  return body.params;
+  return checkedParams(body.params, 'params');
+}
+
+/** Bounds what params may hold, whichever route they came by. */
+function checkedParams(params: Params, path: string): Params {
+  const messages = params.messages;
+  if (Array.isArray(messages) && messages.length > configLimits.maxMessages) {
+    throw new LoadBalancerError(
+      'ERR_PARAMS_INVALID',
+      `${path}.messages has ${messages.length} messages; at most ${configLimits.maxMessages} are accepted`,
+      { param: `${path}.messages` },
+    );
+  }
+  return params;
 }
 
 function includesUsage(params: Params): boolean {
@@ -272,73 +271,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-type JsonParser = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  next: (error?: unknown) => void,
-) => void;
-
-/**
- * The JSON body, whether or not the host app already parsed it: an object from its own
- * `express.json()`, text or a Buffer from `express.text()`/`express.raw()`, or the raw stream.
- */
-function readJsonBody(
-  req: Request,
-  res: Response,
-  parse: JsonParser,
-  settings: Settings,
-  then: (body: unknown) => void,
-): void {
-  const parsed: unknown = req.body;
-  if (
-    parsed !== undefined &&
-    !(isObject(parsed) && Object.keys(parsed).length === 0 && req.readable)
-  ) {
-    if (typeof parsed === 'string' || Buffer.isBuffer(parsed)) {
-      try {
-        then(JSON.parse(parsed.toString()));
-      } catch {
-        sendError(res, invalidJson());
-      }
-      return;
-    }
-    then(parsed);
-    return;
-  }
-  parse(req, res, (error) => {
-    if (error === undefined) {
-      then(req.body);
-      return;
-    }
-    sendError(res, bodyError(error, settings));
-  });
-}
-
-function bodyError(error: unknown, settings: Settings): LoadBalancerError {
-  const type = (error as { type?: string }).type;
-  switch (type) {
-    case 'entity.too.large':
-      return new LoadBalancerError(
-        'ERR_BODY_TOO_LARGE',
-        `The request body is larger than the limit of ${String(settings.bodyLimit)}`,
-        { param: 'body' },
-      );
-    case 'encoding.unsupported':
-    case 'charset.unsupported':
-      return new LoadBalancerError(
-        'ERR_BODY_UNSUPPORTED_ENCODING',
-        'The request body encoding is not supported',
-        {
-          param: 'body',
-        },
-      );
-    default:
-      return invalidJson();
-  }
-}
-
-function invalidJson(): LoadBalancerError {
-  return new LoadBalancerError('ERR_BODY_INVALID_JSON', 'The request body is not valid JSON', {
-    param: 'body',
-  });
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }

@@ -1,11 +1,13 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { ConfigTree } from './config/config-tree.js';
-import { checkConfig } from './config/normalize.js';
+import type { LookupFunction } from 'node:net';
+import { resolveVirtualKeys, VirtualKeyError, type VirtualKeyTable } from './config/normalize.js';
 import { didYouMean } from './config/suggest.js';
+import { ConfigResolver } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
 import { SharedHealth } from './health/health-gate.js';
 import { MemoryHealthStore } from './health/memory-store.js';
+import { HostPolicy, systemResolveHost } from './host-policy.js';
 import {
   createProviderRegistry,
   type ProviderRegistry,
@@ -13,11 +15,17 @@ import {
 } from './providers/registry.js';
 import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
-import type { CircuitBreakerOptions, Clock, LoadBalancerOptions, ProviderName } from './types.js';
+import type {
+  CircuitBreakerOptions,
+  Clock,
+  LoadBalancerOptions,
+  ProviderName,
+  RequestConfigPolicy,
+} from './types.js';
 
 /** Options resolved once at construction: the hot path reads only this. */
 export interface Settings extends CallSettings {
-  readonly defaultConfig: ConfigTree | undefined;
+  readonly configs: ConfigResolver;
   readonly providers: ProviderRegistry;
   readonly bodyLimit: number | string;
   /** Undefined when circuit breaking is off. */
@@ -25,6 +33,8 @@ export interface Settings extends CallSettings {
   readonly forwardedHeaders: readonly string[];
   readonly httpAgent: HttpAgent;
   readonly httpsAgent: HttpsAgent;
+  /** Agents for request-chosen custom hosts: they check every address they connect to. */
+  readonly guardedAgents: { http: HttpAgent; https: HttpsAgent } | undefined;
 }
 
 /** The one literal of defaults; `undefined` in the options means "use the default". */
@@ -34,6 +44,7 @@ const defaults = {
   deadline: 600_000,
   backoff: { initialDelayMs: 250, maxDelayMs: 8000, maxRetryAfterMs: 60_000 },
   circuitBreaker: { failureThreshold: 5, windowMs: 60_000, cooldownMs: 30_000 },
+  requestConfig: 'allow',
 } as const;
 
 const realClock: Clock = {
@@ -43,6 +54,12 @@ const realClock: Clock = {
 
 const optionNames: readonly (keyof LoadBalancerOptions)[] = [
   'config',
+  'configs',
+  'getConfig',
+  'requestConfig',
+  'virtualKeys',
+  'allowedHosts',
+  'resolveHost',
   'providers',
   'random',
   'bodyLimit',
@@ -55,6 +72,8 @@ const optionNames: readonly (keyof LoadBalancerOptions)[] = [
   'httpAgent',
   'httpsAgent',
 ];
+
+const policies: readonly RequestConfigPolicy[] = ['allow', 'virtual-keys-only', 'deny'];
 
 // One pair of keep-alive agents per process: sockets to a provider are reused across requests
 // and across middleware instances.
@@ -81,6 +100,19 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     throw invalidOption(
       'random',
       'must be a function returning a number in [0, 1), e.g. Math.random',
+    );
+  }
+  if (options.getConfig !== undefined && typeof options.getConfig !== 'function') {
+    throw invalidOption(
+      'getConfig',
+      'must be a function of the request, e.g. (req) => req.user.plan',
+    );
+  }
+  const requestConfig = options.requestConfig ?? defaults.requestConfig;
+  if (!policies.includes(requestConfig)) {
+    throw invalidOption(
+      'requestConfig',
+      `must be one of ${policies.join(', ')}${didYouMean(String(requestConfig), policies)}`,
     );
   }
   const timeout = milliseconds('timeout', options.timeout, defaults.timeout);
@@ -121,11 +153,20 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
       );
     }
   }
+  const allowedHosts = options.allowedHosts ?? [];
+  if (!Array.isArray(allowedHosts)) {
+    throw invalidOption(
+      'allowedHosts',
+      'must be an array of origins or RegExps, e.g. ["https://llm.internal.example"]',
+    );
+  }
+  const hosts = new HostPolicy(allowedHosts, options.resolveHost ?? systemResolveHost);
   const agents = keepAliveAgents();
   const providers = createProviderRegistry(options.providers);
   const breaker = options.circuitBreaker === false ? undefined : (options.circuitBreaker ?? {});
+  const virtualKeys = virtualKeyTable(options.virtualKeys);
   return {
-    defaultConfig: resolveDefaultConfig(options.config),
+    configs: new ConfigResolver(options, virtualKeys, requestConfig, hosts),
     providers,
     random: options.random ?? Math.random,
     clock,
@@ -138,7 +179,28 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     forwardedHeaders: resolveForwardedHeaders(options.forwardHeaders),
     httpAgent: options.httpAgent ?? agents.http,
     httpsAgent: options.httpsAgent ?? agents.https,
+    guardedAgents: allowedHosts.length === 0 ? undefined : guardedAgents(hosts),
   };
+}
+
+function guardedAgents(hosts: HostPolicy): { http: HttpAgent; https: HttpsAgent } {
+  const lookup = hosts.guardedLookup() as unknown as LookupFunction;
+  return {
+    http: new HttpAgent({ keepAlive: true, scheduling: 'lifo', lookup }),
+    https: new HttpsAgent({ keepAlive: true, scheduling: 'lifo', lookup }),
+  };
+}
+
+function virtualKeyTable(table: LoadBalancerOptions['virtualKeys']): VirtualKeyTable {
+  if (table === undefined) return new Map();
+  try {
+    return resolveVirtualKeys(table);
+  } catch (error) {
+    if (!(error instanceof VirtualKeyError)) throw error;
+    throw new LoadBalancerError('ERR_OPTIONS_INVALID', `Invalid options.${error.problem.message}`, {
+      param: `options.${error.problem.param}`,
+    });
+  }
 }
 
 function sharedHealth(
@@ -186,20 +248,6 @@ function count(name: string, value: number | undefined, fallback: number): numbe
     throw invalidOption(name, 'must be a positive whole number, e.g. 5');
   }
   return resolved;
-}
-
-function resolveDefaultConfig(config: unknown): ConfigTree | undefined {
-  if (config === undefined) return undefined;
-  const check = checkConfig(config, 'options.config');
-  if (!check.valid) {
-    const first = check.problems[0];
-    throw new LoadBalancerError(
-      'ERR_OPTIONS_INVALID',
-      `Invalid options.config: ${check.problems.map((problem) => problem.message).join('; ')}`,
-      { param: first?.param ?? 'options.config' },
-    );
-  }
-  return check.tree;
 }
 
 function invalidOption(name: string, reason: string): LoadBalancerError {

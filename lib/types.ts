@@ -1,5 +1,6 @@
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
+import type { Request } from 'express';
 
 /** Providers a target can name. */
 export type ProviderName = 'openai' | 'anthropic' | 'azure-openai';
@@ -54,6 +55,24 @@ export interface PortkeyTarget extends Omit<PortkeyOption, 'provider'> {
 
 /** Either config format. */
 export type PortkeyConfig = PortkeyConfigV1 | PortkeyTarget;
+
+/**
+ * What a request may say about routing: `allow` (configs with inline keys, as in Portkey),
+ * `virtual-keys-only` (configs may choose among server-held keys, weights and params, but carry
+ * no keys or hosts), `deny` (only server-held configs).
+ */
+export type RequestConfigPolicy = 'allow' | 'virtual-keys-only' | 'deny';
+
+/** Server-held credentials a config may name with `virtual_key`. */
+export interface VirtualKey {
+  provider: ProviderName;
+  apiKey?: string;
+  resourceName?: string;
+  deploymentId?: string;
+  apiVersion?: string;
+  openaiOrganization?: string;
+  openaiProject?: string;
+}
 
 /** Per-target health as a {@link HealthStore} keeps it (epoch milliseconds; 0 = not set). */
 export interface HealthRecord {
@@ -181,6 +200,39 @@ export interface LoadBalancerOptions {
   circuitBreaker?: CircuitBreakerOptions | false;
   /** Time source for backoff waits, deadlines and circuit breaking. Defaults to the real clock. */
   clock?: Clock;
+  /**
+   * Named provider credentials held by the server. A config names one with `virtual_key`
+   * (`"virtual_key": "openai-prod"`) instead of carrying a key; the key never leaves the server
+   * except to its provider. Defaults to `{}`.
+   */
+  virtualKeys?: Record<string, VirtualKey>;
+  /**
+   * Named configs held by the server, selected with `x-portkey-config: <name>` or a body
+   * `"config": "<name>"`. Validated at startup. Defaults to `{}`.
+   */
+  configs?: Record<string, PortkeyConfig>;
+  /**
+   * Chooses the config per request from what the host app's own middleware established
+   * (`req.user`, a tenant, a plan): a config name, a config object, or undefined to use the
+   * request's own. May return a Promise. Its configs are trusted like server configs.
+   * Defaults to `undefined`.
+   */
+  getConfig?: (
+    req: Request,
+  ) => string | PortkeyConfig | undefined | Promise<string | PortkeyConfig | undefined>;
+  /** What a request may say about routing; see {@link RequestConfigPolicy}. Defaults to `'allow'`. */
+  requestConfig?: RequestConfigPolicy;
+  /**
+   * Hosts a request config's `custom_host` may name: exact origins, `https://*.example.com`
+   * wildcards, or RegExps tested against the origin. Only exact entries may be internal
+   * (loopback, private, link-local, metadata) addresses. Defaults to `[]`: no custom hosts.
+   */
+  allowedHosts?: (string | RegExp)[];
+  /**
+   * Resolves a custom host's name to addresses for the internal-address check (at validation
+   * and again at connection time). Defaults to the system resolver.
+   */
+  resolveHost?: (hostname: string) => Promise<string[]>;
   /** Agent for `http:` upstreams. Defaults to a shared keep-alive agent. */
   httpAgent?: HttpAgent;
   /** Agent for `https:` upstreams. Defaults to a shared keep-alive agent. */

@@ -36,6 +36,12 @@ export interface TargetNode {
   readonly requestTimeout: number | undefined;
   /** Inherited from the closest node that sets one; undefined means no retries. */
   readonly retry: RetryPolicy | undefined;
+  /** The server-held key this target uses, by name; its credentials are already resolved. */
+  readonly virtualKey: string | undefined;
+  /** A base URL replacing the provider's (Portkey's `custom_host`). Inherited. */
+  readonly customHost: string | undefined;
+  /** Client headers forwarded to this target on top of the server's allowlist. Inherited. */
+  readonly forwardHeaders: readonly string[] | undefined;
 }
 
 /** An inner node: a strategy over its targets. */

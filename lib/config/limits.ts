@@ -10,6 +10,8 @@ export const configLimits = {
   maxOverrideParams: 64,
   /** Retries of one target after its first attempt. */
   maxRetryAttempts: 10,
+  /** Messages in one request's params. */
+  maxMessages: 4096,
   /** Largest weight; weights are relative, so this only guards against overflow. */
   maxWeight: 1_000_000,
 } as const;

@@ -1,3 +1,4 @@
+import { isForwardable } from '../header-policy.js';
 import type { Params, ProviderName, StrategyMode } from '../types.js';
 import {
   type AzureDeployment,
@@ -8,20 +9,41 @@ import {
   type TargetNode,
 } from './config-tree.js';
 import { snakeCase } from './schema.js';
+import { didYouMean } from './suggest.js';
 import { type ConfigProblem, schemaProblems } from './validate.js';
 
 type RawNode = Record<string, unknown>;
 
+/** Server-held credentials a config may name with `virtual_key`. */
+export type VirtualKeyTable = ReadonlyMap<string, TargetIdentity>;
+
+/** Where a config is checked: the path prefix for problems and the server's virtual keys. */
+export interface CheckContext {
+  /** Prefix of every reported path. Defaults to `config`. */
+  root?: string;
+  virtualKeys?: VirtualKeyTable;
+  /** Runs on a schema-valid config before it is resolved; may throw to refuse it. */
+  beforeResolve?: (raw: unknown) => void;
+}
+
+/** A provider with its credentials, from a node's own fields or a virtual key. */
+export interface TargetIdentity {
+  provider: ProviderName;
+  credentials: Credentials;
+  virtualKey: string | undefined;
+}
+
 /** What a Format 2 node hands down to its targets. */
 interface Inherited {
-  provider: ProviderName | undefined;
-  credentials: Credentials | undefined;
+  identity: TargetIdentity | undefined;
   overrideParams: Params | undefined;
   requestTimeout: number | undefined;
   retry: RetryPolicy | undefined;
+  customHost: string | undefined;
+  forwardHeaders: readonly string[] | undefined;
 }
 
-interface Credentials {
+export interface Credentials {
   apiKey: string | undefined;
   azure: Partial<AzureDeployment>;
   openaiOrganization: string | undefined;
@@ -29,12 +51,19 @@ interface Credentials {
 }
 
 const nothingInherited: Inherited = {
-  provider: undefined,
-  credentials: undefined,
+  identity: undefined,
   overrideParams: undefined,
   requestTimeout: undefined,
   retry: undefined,
+  customHost: undefined,
+  forwardHeaders: undefined,
 };
+
+/** Per-check state threaded through the resolution. */
+interface Resolution {
+  readonly problems: ConfigProblem[];
+  readonly virtualKeys: VirtualKeyTable | undefined;
+}
 
 /** The result of checking a config: the tree when valid, every problem otherwise. */
 export type ConfigCheck =
@@ -45,14 +74,17 @@ export type ConfigCheck =
  * Validates a config of either format against the schema and the rules the schema cannot state,
  * and resolves it into a {@link ConfigTree}. `root` prefixes every reported path.
  */
-export function checkConfig(config: unknown, root = 'config'): ConfigCheck {
+export function checkConfig(config: unknown, context: CheckContext = {}): ConfigCheck {
+  const root = context.root ?? 'config';
   const problems = schemaProblems(config, root);
   if (problems.length > 0) return { valid: false, tree: undefined, problems };
+  context.beforeResolve?.(config);
   const raw = config as RawNode;
   const isV1 = 'options' in raw || 'mode' in raw;
+  const resolution: Resolution = { problems, virtualKeys: context.virtualKeys };
   const rootNode = isV1
-    ? resolveV1(raw, root, problems)
-    : resolveV2(raw, root, nothingInherited, problems);
+    ? resolveV1(raw, root, resolution)
+    : resolveV2(raw, root, nothingInherited, resolution);
   if (problems.length > 0) return { valid: false, tree: undefined, problems };
   const tree = { format: isV1 ? 'v1' : 'v2', root: rootNode, targets: leavesOf(rootNode) } as const;
   return { valid: true, tree, problems: [] };
@@ -62,15 +94,15 @@ function leavesOf(node: ConfigNode): TargetNode[] {
   return node.kind === 'target' ? [node] : node.targets.flatMap(leavesOf);
 }
 
-function resolveV1(raw: RawNode, root: string, problems: ConfigProblem[]): ConfigNode {
+function resolveV1(raw: RawNode, root: string, resolution: Resolution): ConfigNode {
   const options = raw.options as RawNode[];
   // The root's retry and request_timeout apply to every option that sets none.
   const handedDown = { ...nothingInherited, ...commonSettings(raw, nothingInherited) };
   const targets = options.map((option, index) =>
-    resolveTarget(option, `${root}.options[${index}]`, String(index), handedDown, problems),
+    resolveTarget(option, `${root}.options[${index}]`, String(index), handedDown, resolution),
   );
   const mode = raw.mode as StrategyMode;
-  checkWeights(mode, targets, `${root}.options`, problems);
+  checkWeights(mode, targets, `${root}.options`, resolution.problems);
   return {
     kind: 'strategy',
     label: root,
@@ -85,8 +117,9 @@ function resolveV2(
   raw: RawNode,
   path: string,
   inherited: Inherited,
-  problems: ConfigProblem[],
+  resolution: Resolution,
 ): ConfigNode {
+  const { problems } = resolution;
   const children = raw.targets as RawNode[] | undefined;
   const strategy = raw.strategy as RawNode | undefined;
   if (children === undefined) {
@@ -96,7 +129,7 @@ function resolveV2(
         message: `${path}.targets is required with a strategy`,
       });
     }
-    return resolveTarget(raw, path, path, inherited, problems);
+    return resolveTarget(raw, path, path, inherited, resolution);
   }
   if (strategy === undefined) {
     problems.push({
@@ -104,9 +137,12 @@ function resolveV2(
       message: `${path}.strategy is required with targets`,
     });
   }
-  const handedDown = inheritFrom(raw, inherited);
+  const handedDown = {
+    identity: identityOf(raw, path, inherited, resolution),
+    ...commonSettings(raw, inherited),
+  };
   const targets = children.map((child, index) =>
-    resolveV2(child, `${path}.targets[${index}]`, handedDown, problems),
+    resolveV2(child, `${path}.targets[${index}]`, handedDown, resolution),
   );
   const mode = (strategy?.mode as StrategyMode | undefined) ?? 'single';
   checkWeights(mode, targets, `${path}.targets`, problems);
@@ -120,26 +156,96 @@ function resolveV2(
   };
 }
 
-function inheritFrom(raw: RawNode, inherited: Inherited): Inherited {
-  const provider = raw.provider as ProviderName | undefined;
-  return {
-    provider: provider ?? inherited.provider,
-    // Credentials follow the provider they were given for, never another one.
-    credentials: provider === undefined ? inherited.credentials : credentialsOf(raw),
-    ...commonSettings(raw, inherited),
-  };
-}
-
 /** What every node hands down whatever its provider: params, timeout and retry policy. */
-function commonSettings(
-  raw: RawNode,
-  inherited: Inherited,
-): Pick<Inherited, 'overrideParams' | 'requestTimeout' | 'retry'> {
+function commonSettings(raw: RawNode, inherited: Inherited): Omit<Inherited, 'identity'> {
   return {
     overrideParams: mergeParams(inherited.overrideParams, field<Params>(raw, 'overrideParams')),
     requestTimeout: field<number>(raw, 'requestTimeout') ?? inherited.requestTimeout,
     // A node's retry replaces its parent's whole, as in Portkey.
     retry: retryPolicyOf(raw.retry as RawNode | undefined) ?? inherited.retry,
+    customHost: field<string>(raw, 'customHost') ?? inherited.customHost,
+    forwardHeaders: field<string[]>(raw, 'forwardHeaders') ?? inherited.forwardHeaders,
+  };
+}
+
+/**
+ * The provider and credentials a node stands for: a virtual key, its own `provider` with its
+ * own credentials, or (neither) its parent's, to which it may add Azure or OpenAI fields.
+ * Credentials follow the provider they were given for, never another one.
+ */
+function identityOf(
+  raw: RawNode,
+  path: string,
+  inherited: Inherited,
+  resolution: Resolution,
+): TargetIdentity | undefined {
+  const name = field<string>(raw, 'virtualKey');
+  if (name !== undefined) return virtualKeyIdentity(raw, path, name, resolution);
+  const provider = raw.provider as ProviderName | undefined;
+  if (provider !== undefined)
+    return { provider, credentials: credentialsOf(raw), virtualKey: undefined };
+  const parent = inherited.identity;
+  if (parent === undefined) return undefined;
+  if (parent.virtualKey !== undefined) {
+    return virtualKeyIdentity(raw, path, parent.virtualKey, resolution, parent.credentials);
+  }
+  return { ...parent, credentials: overlay(parent.credentials, credentialsOf(raw)) };
+}
+
+/** Fields a config may not set next to a virtual key: they would send its key elsewhere. */
+const keyBoundFields = [
+  'apiKey',
+  'resourceName',
+  'openaiOrganization',
+  'openaiProject',
+  'customHost',
+];
+
+function virtualKeyIdentity(
+  raw: RawNode,
+  path: string,
+  name: string,
+  resolution: Resolution,
+  inheritedCredentials?: Credentials,
+): TargetIdentity | undefined {
+  const held = resolution.virtualKeys?.get(name);
+  if (held === undefined) {
+    const known = [...(resolution.virtualKeys?.keys() ?? [])];
+    resolution.problems.push({
+      param: `${path}.virtual_key`,
+      message: `${path}.virtual_key names no server-held key "${name}"${didYouMean(name, known)}`,
+    });
+    return undefined;
+  }
+  for (const camel of keyBoundFields) {
+    if (field(raw, camel) !== undefined) {
+      resolution.problems.push({
+        param: `${path}.${snakeCase(camel)}`,
+        message: `${path}.${snakeCase(camel)} cannot be combined with virtual_key: a server-held key goes only where the server sends it`,
+      });
+    }
+  }
+  const provider = raw.provider as ProviderName | undefined;
+  if (provider !== undefined && provider !== held.provider) {
+    resolution.problems.push({
+      param: `${path}.provider`,
+      message: `${path}.provider is ${provider} but virtual key "${name}" is for ${held.provider}`,
+    });
+  }
+  // A deployment or API version may be chosen on the virtual key's own resource.
+  const own = credentialsOf(raw);
+  const base = inheritedCredentials ?? held.credentials;
+  return {
+    provider: held.provider,
+    credentials: {
+      ...held.credentials,
+      azure: {
+        resourceName: held.credentials.azure.resourceName,
+        deploymentId: own.azure.deploymentId ?? base.azure.deploymentId,
+        apiVersion: own.azure.apiVersion ?? base.azure.apiVersion,
+      },
+    },
+    virtualKey: name,
   };
 }
 
@@ -157,29 +263,49 @@ function resolveTarget(
   path: string,
   label: string,
   inherited: Inherited,
-  problems: ConfigProblem[],
+  resolution: Resolution,
 ): TargetNode {
-  const own = raw.provider as ProviderName | undefined;
-  const provider = own ?? inherited.provider;
-  const credentials =
-    own === undefined && inherited.credentials !== undefined
-      ? overlay(inherited.credentials, credentialsOf(raw))
-      : credentialsOf(raw);
-  if (provider === undefined) {
+  const { problems } = resolution;
+  const identity = identityOf(raw, path, inherited, resolution);
+  const hadVirtualKey =
+    field(raw, 'virtualKey') !== undefined || inherited.identity?.virtualKey !== undefined;
+  if (identity === undefined && !hadVirtualKey) {
     problems.push({ param: `${path}.provider`, message: `${path}.provider is required` });
   }
+  const provider = identity?.provider ?? 'openai';
+  const credentials = identity?.credentials ?? credentialsOf(raw);
   const azure = provider === 'azure-openai' ? azureOf(credentials, path, problems) : undefined;
+  const settings = commonSettings(raw, inherited);
+  if (identity?.virtualKey !== undefined && settings.customHost !== undefined) {
+    problems.push({
+      param: `${path}.custom_host`,
+      message: `${path}.custom_host cannot be combined with virtual_key: a server-held key goes only where the server sends it`,
+    });
+  }
+  problems.push(...forwardHeaderProblems(settings.forwardHeaders, path));
   return {
     kind: 'target',
     label,
     weight: weightOf(raw),
-    provider: provider ?? 'openai',
+    provider,
     apiKey: credentials.apiKey,
     azure,
     openaiOrganization: credentials.openaiOrganization,
     openaiProject: credentials.openaiProject,
-    ...commonSettings(raw, inherited),
+    virtualKey: identity?.virtualKey,
+    ...settings,
   };
+}
+
+function forwardHeaderProblems(
+  names: readonly string[] | undefined,
+  path: string,
+): ConfigProblem[] {
+  const refused = (names ?? []).filter((name) => !isForwardable(name));
+  return refused.map((name) => ({
+    param: `${path}.forward_headers`,
+    message: `${path}.forward_headers may not include "${name}": credentials, x-portkey-* and hop-by-hop headers are never forwarded`,
+  }));
 }
 
 function credentialsOf(raw: RawNode): Credentials {
@@ -268,7 +394,74 @@ export interface ConfigValidationResult {
  * Checks a config of either format exactly as the middleware does, for use in a build or CI
  * step: `validateConfig(config).errors` lists each problem with its path.
  */
-export function validateConfig(config: unknown): ConfigValidationResult {
-  const { valid, problems } = checkConfig(config);
+export function validateConfig(
+  config: unknown,
+  options: { virtualKeys?: Record<string, unknown> } = {},
+): ConfigValidationResult {
+  const virtualKeys =
+    options.virtualKeys === undefined ? undefined : resolveVirtualKeys(options.virtualKeys);
+  const { valid, problems } = checkConfig(config, { virtualKeys });
   return { valid, errors: problems };
+}
+
+/**
+ * The server's `virtualKeys` option as a table, each entry checked like a target that may carry
+ * only a provider and its credentials. Throws on the first invalid entry.
+ */
+export function resolveVirtualKeys(table: Record<string, unknown>): VirtualKeyTable {
+  const resolved = new Map<string, TargetIdentity>();
+  for (const [name, entry] of Object.entries(table)) {
+    const root = `virtualKeys.${name}`;
+    const extra =
+      typeof entry === 'object' && entry !== null
+        ? Object.keys(entry).filter((key) => !virtualKeyFields.has(key))
+        : [];
+    const check = checkConfig(entry, { root });
+    const problems = [
+      ...extra.map((key) => ({
+        param: `${root}.${key}`,
+        message: `${root}.${key} is not a credential field`,
+      })),
+      ...check.problems,
+    ];
+    if (problems.length > 0 || check.tree === undefined || check.tree.root.kind !== 'target') {
+      throw new VirtualKeyError(
+        problems[0] ?? {
+          param: root,
+          message: `${root} must be one provider with its credentials`,
+        },
+      );
+    }
+    const target = check.tree.root;
+    resolved.set(name, {
+      provider: target.provider,
+      credentials: {
+        apiKey: target.apiKey,
+        azure: { ...target.azure },
+        openaiOrganization: target.openaiOrganization,
+        openaiProject: target.openaiProject,
+      },
+      virtualKey: undefined,
+    });
+  }
+  return resolved;
+}
+
+const virtualKeyFields = new Set(
+  [
+    'provider',
+    'apiKey',
+    'resourceName',
+    'deploymentId',
+    'apiVersion',
+    'openaiOrganization',
+    'openaiProject',
+  ].flatMap((name) => [name, snakeCase(name)]),
+);
+
+/** An invalid `virtualKeys` entry, with the first problem found. */
+export class VirtualKeyError extends Error {
+  constructor(readonly problem: ConfigProblem) {
+    super(problem.message);
+  }
 }

@@ -54,6 +54,13 @@ const targetFields: Record<string, object> = {
   openaiOrganization: { type: 'string', maxLength: 256 },
   openaiProject: { type: 'string', maxLength: 256 },
   overrideParams: overrideParamsSchema,
+  virtualKey: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
+  customHost: { type: 'string', minLength: 1, maxLength: 2048 },
+  forwardHeaders: {
+    type: 'array',
+    maxItems: 32,
+    items: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' },
+  },
 };
 
 export function snakeCase(name: string): string {

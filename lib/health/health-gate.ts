@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { TargetNode } from '../config/config-tree.js';
-import type { ProviderRegistry } from '../providers/registry.js';
+import { type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
 import type { Availability } from '../routing/run-plan.js';
 import type { HealthRecord, HealthStore } from '../types.js';
 import {
@@ -116,7 +116,7 @@ export class SharedHealth {
   keyOf(target: TargetNode): string {
     let key = this.#keys.get(target);
     if (key === undefined) {
-      const base = this.providers[target.provider].base(target);
+      const base = upstreamBaseOf(this.providers, target);
       const keyHash =
         target.apiKey === undefined
           ? '-'

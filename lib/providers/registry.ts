@@ -1,8 +1,10 @@
+import type { TargetNode } from '../config/config-tree.js';
 import type { LoadBalancerOptions, ProviderName } from '../types.js';
 import { anthropicProvider } from './anthropic.js';
 import { azureOpenAIProvider } from './azure-openai.js';
 import { openaiProvider } from './openai.js';
-import type { ProviderAdapter } from './provider.js';
+import type { ProviderAdapter, UpstreamBase } from './provider.js';
+import { parseUpstreamURL } from './upstream-base.js';
 
 /** Every supported provider, built from the server's per-provider options. */
 export type ProviderRegistry = Readonly<Record<ProviderName, ProviderAdapter>>;
@@ -17,4 +19,22 @@ export function createProviderRegistry(
     anthropic: anthropicProvider(options.anthropic),
     'azure-openai': azureOpenAIProvider(options['azure-openai']),
   };
+}
+
+const customBases = new Map<string, UpstreamBase>();
+
+/**
+ * Where a target's calls go: its `custom_host` when it has one (already checked against the
+ * server's policy), otherwise its provider's base URL.
+ */
+export function upstreamBaseOf(registry: ProviderRegistry, target: TargetNode): UpstreamBase {
+  if (target.customHost === undefined) return registry[target.provider].base(target);
+  let base = customBases.get(target.customHost);
+  if (base === undefined) {
+    base = parseUpstreamURL(target.customHost, 'custom_host', 'ERR_CONFIG_INVALID');
+    // Request configs can name many hosts: bound the cache rather than grow it forever.
+    if (customBases.size >= 1000) customBases.clear();
+    customBases.set(target.customHost, base);
+  }
+  return base;
 }

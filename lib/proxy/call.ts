@@ -44,6 +44,8 @@ export interface Call {
     next: (error?: unknown) => void,
   ) => void;
   readonly health: HealthGate | undefined;
+  /** Checks that need I/O before anything is sent (custom host addresses); rejects to refuse. */
+  readonly preflight: Promise<void> | undefined;
   /** Retries made so far, for `x-portkey-retry-attempt-count`. */
   retries: number;
   current: Attempt | undefined;
@@ -54,6 +56,7 @@ export interface Call {
 export async function runCall(call: Call, settings: CallSettings): Promise<void> {
   call.res.once('close', () => onClientClose(call));
   try {
+    await call.preflight;
     await call.health?.load(call.tree.targets);
     const outcome = await runPlan<UpstreamAnswer>(call.tree.root, driverFor(call, settings));
     deliver(call, outcome, settings);

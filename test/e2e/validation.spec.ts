@@ -313,12 +313,12 @@ describe('body validation', () => {
 describe('the x-portkey-config header (Format 2)', () => {
   const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
 
-  it('refuses a header that is not JSON', async () => {
+  it('refuses a header that is neither JSON nor a server config name', async () => {
     const res = await request(app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', 'pc-prod-123')
       .send(chat);
-    expectError(res, 400, 'ERR_CONFIG_INVALID_JSON', 'x-portkey-config');
+    expectError(res, 400, 'ERR_CONFIG_NOT_FOUND', 'x-portkey-config');
   });
 
   it('refuses a header with broken JSON', async () => {

@@ -24,7 +24,6 @@ describe('options', () => {
     expect(explicit.timeout).toBe(600_000);
     expect(explicit.bodyLimit).toBe('10mb');
     expect(explicit.random).toBe(Math.random);
-    expect(explicit.defaultConfig).toBeUndefined();
     const scalars = ({
       timeout,
       deadline,
