@@ -8,6 +8,7 @@ import { sendError, sendJson, sendJsonText } from './send-error.js';
 
 /** Upstream response headers that stay between us and the provider. */
 const droppedResponseHeaders = new Set([
+  'location',
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -36,6 +37,19 @@ export function handleUpstreamResponse(
   const { adapter, operation, target } = attempt.prepared;
   const status = upstream.statusCode ?? 502;
   const succeeded = status >= 200 && status < 300;
+  if (status >= 300 && status < 400) {
+    // Redirects are never followed, nor passed on: a provider must not steer anyone elsewhere.
+    upstream.resume();
+    sendError(
+      res,
+      new LoadBalancerError(
+        'ERR_UPSTREAM_INVALID_RESPONSE',
+        `Provider ${target.provider} answered with a redirect (${status}), which is never followed`,
+      ),
+      ourHeaders,
+    );
+    return;
+  }
   if (succeeded && isEventStream(upstream)) {
     relayEventStream(attempt, upstream, res, answerHeaders(upstream, ourHeaders, bodyHeaders));
     return;

@@ -15,13 +15,19 @@ function isLoopback(host: string): boolean {
   );
 }
 
-function destinationOf(args: unknown[]): { host: string; isPipe: boolean } {
+type Lookup = (hostname: string, options: object, callback: (...args: unknown[]) => void) => void;
+
+function destinationOf(args: unknown[]): {
+  host: string;
+  isPipe: boolean;
+  options?: { lookup?: Lookup };
+} {
   const [first, second] = args;
   if (Array.isArray(first)) return destinationOf(first);
   if (typeof first === 'object' && first !== null) {
-    const options = first as { host?: string; path?: string };
+    const options = first as { host?: string; path?: string; lookup?: Lookup };
     if (options.path !== undefined) return { host: '', isPipe: true };
-    return { host: options.host ?? 'localhost', isPipe: false };
+    return { host: options.host ?? 'localhost', isPipe: false, options };
   }
   if (typeof first === 'string' && Number.isNaN(Number(first))) return { host: '', isPipe: true };
   return { host: typeof second === 'string' ? second : 'localhost', isPipe: false };
@@ -30,7 +36,31 @@ function destinationOf(args: unknown[]): { host: string; isPipe: boolean } {
 const originalConnect = net.Socket.prototype.connect;
 if (!(originalConnect as { guarded?: boolean }).guarded) {
   const guardedConnect = function (this: net.Socket, ...args: unknown[]) {
-    const { host, isPipe } = destinationOf(args);
+    const { host, isPipe, options } = destinationOf(args);
+    const lookup = options?.lookup;
+    if (!isPipe && !isLoopback(host) && options !== undefined && lookup !== undefined) {
+      // A name resolved by the code under test: judge the addresses it resolves to.
+      options.lookup = (hostname, lookupOptions, callback) =>
+        lookup(hostname, lookupOptions, (error, address, family) => {
+          const addresses = Array.isArray(address)
+            ? address.map((entry) => (entry as { address: string }).address)
+            : [address];
+          const outside = addresses.find(
+            (entry) => typeof entry === 'string' && entry !== '' && !isLoopback(entry),
+          );
+          if (error === null && outside !== undefined) {
+            refused.push(`${hostname} -> ${String(outside)}`);
+            callback(
+              Object.assign(new Error(`network guard: ${hostname} resolved outside loopback`), {
+                code: 'ECONNREFUSED',
+              }),
+            );
+            return;
+          }
+          callback(error, address, family);
+        });
+      return (originalConnect as (...a: unknown[]) => net.Socket).apply(this, args);
+    }
     if (!isPipe && !isLoopback(host)) {
       refused.push(host);
       const error = Object.assign(
