@@ -83,9 +83,9 @@ const targetProperties = {
   ...withBothSpellings(targetFields),
 };
 
+// `provider` may come from a virtual key instead: its absence is reported after resolution.
 const optionSchema = {
   type: 'object',
-  required: ['provider'],
   additionalProperties: false,
   properties: targetProperties,
 };

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { HostPolicy, isPublicAddress } from '../../lib/host-policy.js';
+import { LoadBalancerError } from '../../lib/index.js';
+
+const resolver = (table: Record<string, string[]>) => async (hostname: string) =>
+  table[hostname] ?? [];
+
+describe('HostPolicy.match', () => {
+  const policy = new HostPolicy(
+    [
+      'https://llm.internal.example:8443',
+      'https://*.example.com',
+      /^http:\/\/gw-\d+\.corp\.invalid$/,
+    ],
+    resolver({}),
+  );
+  const match = (url: string) => policy.match(new URL(url));
+
+  it('tells exact entries from patterns', () => {
+    expect(match('https://llm.internal.example:8443/v1')).toBe('explicit');
+    expect(match('https://api.example.com/v1')).toBe('pattern');
+    expect(match('https://a.b.example.com')).toBe('pattern');
+    expect(match('http://gw-12.corp.invalid/v1')).toBe('pattern');
+  });
+
+  it('refuses other schemes, ports, hosts and look-alikes', () => {
+    expect(match('http://llm.internal.example:8443')).toBeUndefined();
+    expect(match('https://llm.internal.example')).toBeUndefined();
+    expect(match('https://example.com')).toBeUndefined();
+    expect(match('https://evilexample.com')).toBeUndefined();
+    expect(match('https://example.com.evil.invalid')).toBeUndefined();
+    expect(match('http://gw-12.corp.invalid.evil.invalid')).toBeUndefined();
+  });
+
+  it('refuses entries that are not origins at startup', () => {
+    expect(() => new HostPolicy(['https://example.com/v1'], resolver({}))).toThrow(
+      LoadBalancerError,
+    );
+    expect(() => new HostPolicy(['ftp://example.com'], resolver({}))).toThrow(/allowedHosts\[0\]/);
+  });
+});
+
+describe('HostPolicy.checkAddresses', () => {
+  const policy = new HostPolicy(
+    ['https://*.example.com', 'http://10.0.0.5:8080'],
+    resolver({
+      'public.example.com': ['93.184.216.34', '2606:2800:220:1:248:1893:25c8:1946'],
+      'inside.example.com': ['10.0.0.9'],
+    }),
+  );
+
+  it('accepts names resolving only to public addresses (nothing is connected to)', async () => {
+    await expect(
+      policy.checkAddresses(new URL('https://public.example.com'), 'p'),
+    ).resolves.toBeUndefined();
+  });
+
+  it('refuses names resolving internally, and unresolvable names', async () => {
+    await expect(policy.checkAddresses(new URL('https://inside.example.com'), 'p')).rejects.toThrow(
+      /10\.0\.0\.9/,
+    );
+    await expect(
+      policy.checkAddresses(new URL('https://nowhere.example.com'), 'p'),
+    ).rejects.toThrow(/does not resolve/);
+  });
+
+  it('lets an explicitly listed internal host through', async () => {
+    await expect(
+      policy.checkAddresses(new URL('http://10.0.0.5:8080'), 'p'),
+    ).resolves.toBeUndefined();
+  });
+});
+
+describe('isPublicAddress', () => {
+  it('knows the internal ranges', () => {
+    for (const address of [
+      '127.0.0.1',
+      '10.1.1.1',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.0.1',
+      '169.254.169.254',
+      '100.100.100.200',
+      '0.0.0.0',
+      '::1',
+      'fe80::1',
+      'fd00:ec2::254',
+      '::ffff:127.0.0.1',
+      '255.255.255.255',
+    ]) {
+      expect(isPublicAddress(address), address).toBe(false);
+    }
+    for (const address of ['93.184.216.34', '8.8.8.8', '2606:4700::1111'])
+      expect(isPublicAddress(address), address).toBe(true);
+  });
+});
