@@ -14,14 +14,28 @@ export type Operation = 'chat' | 'complete' | 'embed';
 /** Free-form request parameters (an OpenAI request body). */
 export type Params = Record<string, unknown>;
 
+/** A target's own retry policy. */
+export interface PortkeyRetry {
+  /** Retries after the first attempt (0 to 10). */
+  attempts: number;
+  /** Statuses to retry. Defaults to `[429, 500, 502, 503, 504]`. */
+  on_status_codes?: number[];
+  /** Wait what the provider's `retry-after` headers ask. Defaults to `false`. */
+  use_retry_after_header?: boolean;
+}
+
 /**
  * One provider option of Portkey's original config (Format 1). Every key is also accepted in
- * snake_case (`api_key`, `resource_name`, `deployment_id`, `api_version`).
+ * snake_case (`api_key`, `resource_name`, `deployment_id`, `api_version`, ...).
  */
 export interface PortkeyOption {
-  provider: ProviderName;
+  /** Required unless a virtual key names the provider. */
+  provider?: ProviderName;
   apiKey?: string;
   api_key?: string;
+  /** A server-held key (see the `virtualKeys` option) instead of `apiKey`. */
+  virtualKey?: string;
+  virtual_key?: string;
   /** Relative weight; missing = 1, 0 = never picked. */
   weight?: number;
   /** Merged over the request params; these win. */
@@ -36,21 +50,32 @@ export interface PortkeyOption {
   openai_organization?: string;
   openaiProject?: string;
   openai_project?: string;
+  /** Per-attempt timeout in milliseconds. */
+  requestTimeout?: number;
+  request_timeout?: number;
+  retry?: PortkeyRetry;
+  /** A base URL replacing the provider's; request configs need it in `allowedHosts`. */
+  customHost?: string;
+  custom_host?: string;
+  /** Client headers to forward to this target. */
+  forwardHeaders?: string[];
+  forward_headers?: string[];
 }
 
 /** Portkey's original config (Format 1): `{ mode, options }`. */
 export interface PortkeyConfigV1 {
   mode: StrategyMode;
   options: PortkeyOption[];
+  /** Statuses that count as a failure (fallback moves on, loadbalance re-picks). */
+  on_status_codes?: number[];
+  retry?: PortkeyRetry;
+  request_timeout?: number;
 }
 
 /** A node of the current Portkey config (Format 2): a strategy with targets, or a target. */
-export interface PortkeyTarget extends Omit<PortkeyOption, 'provider'> {
-  provider?: ProviderName;
-  strategy?: { mode: StrategyMode };
+export interface PortkeyTarget extends PortkeyOption {
+  strategy?: { mode: StrategyMode; on_status_codes?: number[] };
   targets?: PortkeyTarget[];
-  /** Per-attempt timeout in milliseconds. Inherited by nested targets. */
-  request_timeout?: number;
 }
 
 /** Either config format. */

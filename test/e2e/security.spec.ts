@@ -419,7 +419,7 @@ describe('custom hosts', () => {
     );
   }
   const openaiAt = (customHost: string) => ({
-    provider: 'openai',
+    provider: 'openai' as const,
     api_key: keys.openai,
     custom_host: customHost,
   });
