@@ -1,6 +1,11 @@
 import express, { type Express, type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { type LoadBalancerOptions, type PortkeyConfig, portkeyLoadBalancer } from '../lib/index.js';
+import {
+  type LoadBalancerOptions,
+  type PortkeyConfig,
+  portkeyLoadBalancer,
+  type VirtualKey,
+} from '../lib/index.js';
 
 export interface ExampleAppOptions {
   /** Token clients must present; undefined accepts any non-empty token (demo only). */
@@ -79,30 +84,39 @@ function requireToken(expected: string | undefined): RequestHandler {
   };
 }
 
-/** The server's default config, used when a request carries none. */
-export function defaultConfig(keys: ProviderKeys): PortkeyConfig | undefined {
-  const targets: Record<string, unknown>[] = [];
-  if (keys.openai)
-    targets.push({
-      provider: 'openai',
-      api_key: keys.openai,
-      override_params: { model: 'gpt-4o-mini' },
-    });
-  if (keys.anthropic) {
-    targets.push({
-      provider: 'anthropic',
-      api_key: keys.anthropic,
-      override_params: { model: 'claude-3-5-haiku-latest' },
-    });
-  }
-  if (keys.azure)
-    targets.push({
+/** Server-held keys, named so that configs can use them without carrying them. */
+export function virtualKeysOf(keys: ProviderKeys): Record<string, VirtualKey> {
+  const table: Record<string, VirtualKey> = {};
+  if (keys.openai) table.openai = { provider: 'openai', apiKey: keys.openai };
+  if (keys.anthropic) table.anthropic = { provider: 'anthropic', apiKey: keys.anthropic };
+  if (keys.azure) {
+    const { resource_name, deployment_id, api_version } = keys.azure.deployment;
+    table.azure = {
       provider: 'azure-openai',
-      api_key: keys.azure.apiKey,
-      ...keys.azure.deployment,
-    });
+      apiKey: keys.azure.apiKey,
+      resourceName: resource_name,
+      deploymentId: deployment_id,
+      apiVersion: api_version,
+    };
+  }
+  return table;
+}
+
+/** The server's default config over every server-held key, used when a request carries none. */
+export function defaultConfig(keys: ProviderKeys): PortkeyConfig | undefined {
+  const models: Record<string, string | undefined> = {
+    openai: 'gpt-4o-mini',
+    anthropic: 'claude-3-5-haiku-latest',
+    azure: undefined,
+  };
+  const targets = Object.keys(virtualKeysOf(keys)).map((name) => {
+    const model = models[name];
+    return model === undefined
+      ? { virtual_key: name }
+      : { virtual_key: name, override_params: { model } };
+  });
   if (targets.length === 0) return undefined;
-  return { strategy: { mode: 'loadbalance' }, targets } as PortkeyConfig;
+  return { strategy: { mode: 'loadbalance' }, targets };
 }
 
 export interface ProviderKeys {

@@ -4,7 +4,7 @@ import {
   startAzureOpenAISimulator,
   startOpenAISimulator,
 } from '../simulators/index.js';
-import { createExampleApp, defaultConfig, type ProviderKeys } from './app.js';
+import { createExampleApp, defaultConfig, type ProviderKeys, virtualKeysOf } from './app.js';
 
 /**
  * `npm start`. With provider keys in the environment it talks to the real providers; without
@@ -72,7 +72,16 @@ async function main(): Promise<void> {
     loadBalancer = {};
     console.log(`Using the real providers for: ${Object.keys(keys).join(', ')}`);
   }
+  loadBalancer.virtualKeys = virtualKeysOf(keys);
   loadBalancer.config = defaultConfig(keys);
+  // allow (default) keeps Portkey's inline-key requests working; virtual-keys-only or deny
+  // keep keys on the server.
+  const policy = env.REQUEST_CONFIG;
+  if (policy === 'allow' || policy === 'virtual-keys-only' || policy === 'deny')
+    loadBalancer.requestConfig = policy;
+  console.log(
+    `Virtual keys: ${Object.keys(loadBalancer.virtualKeys).join(', ')}; request configs: ${loadBalancer.requestConfig ?? 'allow'}`,
+  );
 
   const apiToken = env.APP_API_TOKEN || undefined;
   if (apiToken === undefined) {

@@ -23,8 +23,11 @@ export type {
   PortkeyConfig,
   PortkeyConfigV1,
   PortkeyOption,
+  PortkeyRetry,
   PortkeyTarget,
   ProviderName,
   ProviderOptions,
+  RequestConfigPolicy,
   StrategyMode,
+  VirtualKey,
 } from './types.js';

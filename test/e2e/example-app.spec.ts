@@ -137,6 +137,16 @@ describe('the example app (npm start)', () => {
     expect(res.body.object).toBe('chat.completion');
   });
 
+  it('serves its server-held keys by name', async () => {
+    const res = await post(
+      '/v1/chat/completions',
+      { model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content: 'hi' }] },
+      { authorization: 'Bearer demo', 'x-portkey-config': JSON.stringify({ virtual_key: 'anthropic' }) },
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-portkey-provider')).toBe('anthropic');
+  });
+
   it('refuses requests without a token', async () => {
     const res = await post('/v1/chat/completions', { model: 'any', messages: [] });
     expect(res.status).toBe(401);
