@@ -141,7 +141,10 @@ describe('the example app (npm start)', () => {
     const res = await post(
       '/v1/chat/completions',
       { model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content: 'hi' }] },
-      { authorization: 'Bearer demo', 'x-portkey-config': JSON.stringify({ virtual_key: 'anthropic' }) },
+      {
+        authorization: 'Bearer demo',
+        'x-portkey-config': JSON.stringify({ virtual_key: 'anthropic' }),
+      },
     );
     expect(res.status).toBe(200);
     expect(res.headers.get('x-portkey-provider')).toBe('anthropic');
