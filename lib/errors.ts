@@ -27,6 +27,8 @@ export const errorCodes = {
   ERR_HOST_NOT_ALLOWED: 400,
   /** The params cannot be translated for the chosen provider. */
   ERR_PARAMS_INVALID: 400,
+  /** `x-portkey-dry-run` was sent but the server's `allowDryRun` is off. */
+  ERR_DRY_RUN_FORBIDDEN: 403,
   /** The chosen provider does not offer the requested operation. */
   ERR_OPERATION_UNSUPPORTED: 400,
   /** The provider could not be reached (refused, reset, DNS failure). */

@@ -11,6 +11,8 @@ import type { UpstreamBase } from './providers/provider.js';
 import { upstreamBaseOf } from './providers/registry.js';
 import { PreparedBody, type PreparedRequest, type ProxyTarget } from './proxy/attempt.js';
 import { type Call, runCall } from './proxy/call.js';
+import { CallEvents } from './proxy/call-events.js';
+import { explainCall } from './proxy/explain.js';
 import { upstreamHeaders } from './proxy/request-headers.js';
 import { asLoadBalancerError, sendError } from './proxy/send-error.js';
 import { createUpstreamProxy } from './proxy/upstream-proxy.js';
@@ -39,6 +41,7 @@ const operationNames: Record<Operation, string> = {
 };
 
 const traceHeader = 'x-portkey-trace-id';
+const dryRunHeader = 'x-portkey-dry-run';
 
 /**
  * Creates the Express middleware. Mount it under any prefix; it answers `POST` on its routes
@@ -60,6 +63,15 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     route: Route,
     body: unknown,
   ): void {
+    const events = new CallEvents(settings.events, headerValue(req, traceHeader) ?? randomUUID());
+    if (settings.events.has('request')) {
+      const params = isObject(body) && isObject(body.params) ? body.params : body;
+      events.sink.emit('request', {
+        requestId: events.requestId,
+        operation: route.operation,
+        stream: isObject(params) && params.stream === true,
+      });
+    }
     try {
       if (!isObject(body)) {
         throw new LoadBalancerError('ERR_BODY_INVALID', 'The request body must be a JSON object', {
@@ -70,14 +82,14 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       const resolved = settings.configs.resolve(req, route.source, body);
       if (isPromise(resolved)) {
         resolved.then(
-          (config) => start(req, res, next, route, params, config),
-          (error: unknown) => sendError(res, asLoadBalancerError(error)),
+          (config) => start(req, res, next, route, params, config, events),
+          (error: unknown) => refuse(res, events, error),
         );
       } else {
-        start(req, res, next, route, params, resolved);
+        start(req, res, next, route, params, resolved, events);
       }
     } catch (error) {
-      sendError(res, asLoadBalancerError(error));
+      refuse(res, events, error);
     }
   }
 
@@ -88,14 +100,33 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     route: Route,
     params: Params,
     config: ResolvedConfig,
+    events: CallEvents,
   ): void {
     try {
       refuseUnsupportedTargets(config.tree, route.operation);
-      const call = prepareCall(req, res, next, route, params, config);
-      void runCall(call, settings);
+      const dryRun = headerValue(req, dryRunHeader) === 'true';
+      if (dryRun && !settings.allowDryRun) {
+        throw new LoadBalancerError(
+          'ERR_DRY_RUN_FORBIDDEN',
+          'Dry runs are not enabled on this server (allowDryRun)',
+          { param: dryRunHeader },
+        );
+      }
+      const call = prepareCall(req, res, next, route, params, config, events);
+      if (dryRun) {
+        explainCall(call, settings).catch((error: unknown) => refuse(res, events, error));
+      } else {
+        void runCall(call, settings);
+      }
     } catch (error) {
-      sendError(res, asLoadBalancerError(error));
+      refuse(res, events, error);
     }
+  }
+
+  function refuse(res: Response, events: CallEvents, error: unknown): void {
+    const failure = asLoadBalancerError(error);
+    events.error(failure);
+    sendError(res, failure, { [traceHeader]: events.requestId });
   }
 
   function prepareCall(
@@ -105,13 +136,15 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     route: Route,
     params: Params,
     config: ResolvedConfig,
+    events: CallEvents,
   ): Call {
     const prepared = new Map<TargetNode, PreparedRequest>();
     return {
       req,
       res,
       tree: config.tree,
-      traceId: headerValue(req, traceHeader) ?? randomUUID(),
+      traceId: events.requestId,
+      events,
       deadlineAt: settings.clock.now() + settings.deadline,
       preflight: settings.configs.hostChecks(config),
       prepare(target) {

@@ -5,6 +5,7 @@ import { resolveVirtualKeys, VirtualKeyError, type VirtualKeyTable } from './con
 import { didYouMean } from './config/suggest.js';
 import { ConfigResolver } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
+import { EventSink } from './events.js';
 import { SharedHealth } from './health/health-gate.js';
 import { MemoryHealthStore } from './health/memory-store.js';
 import { HostPolicy, systemResolveHost } from './host-policy.js';
@@ -33,6 +34,8 @@ export interface Settings extends CallSettings {
   readonly forwardedHeaders: readonly string[];
   readonly httpAgent: HttpAgent;
   readonly httpsAgent: HttpsAgent;
+  readonly events: EventSink;
+  readonly allowDryRun: boolean;
   /** Agents for request-chosen custom hosts: they check every address they connect to. */
   readonly guardedAgents: { http: HttpAgent; https: HttpsAgent } | undefined;
 }
@@ -69,6 +72,8 @@ const optionNames: readonly (keyof LoadBalancerOptions)[] = [
   'backoff',
   'circuitBreaker',
   'clock',
+  'on',
+  'allowDryRun',
   'httpAgent',
   'httpsAgent',
 ];
@@ -180,6 +185,10 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     httpAgent: options.httpAgent ?? agents.http,
     httpsAgent: options.httpsAgent ?? agents.https,
     guardedAgents: allowedHosts.length === 0 ? undefined : guardedAgents(hosts),
+    events: new EventSink(
+      options.on === undefined ? [] : Array.isArray(options.on) ? options.on : [options.on],
+    ),
+    allowDryRun: options.allowDryRun === true,
   };
 }
 

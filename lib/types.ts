@@ -1,6 +1,7 @@
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Request } from 'express';
+import type { LoadBalancerListeners } from './events.js';
 
 /** Providers a target can name. */
 export type ProviderName = 'openai' | 'anthropic' | 'azure-openai';
@@ -258,6 +259,17 @@ export interface LoadBalancerOptions {
    * and again at connection time). Defaults to the system resolver.
    */
   resolveHost?: (hostname: string) => Promise<string[]>;
+  /**
+   * Event listeners (`select`, `attempt`, `retry`, `fallback`, `circuit-open`, `circuit-close`,
+   * `request`, `response`, `error`), or several sets of them (your own and the metrics'). A
+   * listener that throws cannot break a request. Defaults to none.
+   */
+  on?: LoadBalancerListeners | LoadBalancerListeners[];
+  /**
+   * Whether `x-portkey-dry-run: true` may ask for the plan instead of a provider call. When off,
+   * such a request is refused (403) rather than run for real. Defaults to `false`.
+   */
+  allowDryRun?: boolean;
   /** Agent for `http:` upstreams. Defaults to a shared keep-alive agent. */
   httpAgent?: HttpAgent;
   /** Agent for `https:` upstreams. Defaults to a shared keep-alive agent. */

@@ -14,6 +14,8 @@ import {
 /** What the health gate reports when a breaker opens or closes. */
 export interface BreakerChange {
   target: TargetNode;
+  /** The target's health identity (never its key). */
+  key: string;
   state: 'open' | 'closed';
   /** Epoch milliseconds the target is ejected until (open only). */
   until?: number;
@@ -29,6 +31,7 @@ export class HealthGate {
   constructor(
     private readonly shared: SharedHealth,
     private readonly now: () => number,
+    private readonly onChange?: (change: BreakerChange) => void,
   ) {}
 
   /** Loads the records of `targets`; resolves at once when the store answers synchronously. */
@@ -74,7 +77,7 @@ export class HealthGate {
     // (a breaker that had opened) clears the record.
     if (record === undefined || record.openUntil === 0) return;
     this.#write(key, undefined);
-    this.shared.onChange?.({ target, state: 'closed' });
+    this.onChange?.({ target, key, state: 'closed' });
   }
 
   /** A failure (`openForMs`: a 429's retry-after, which ejects at once). */
@@ -85,7 +88,7 @@ export class HealthGate {
     const after = afterFailure(before, now, this.shared.policy, openForMs);
     this.#write(key, after);
     if (after.openUntil > now && (before === undefined || before.openUntil !== after.openUntil)) {
-      this.shared.onChange?.({ target, state: 'open', until: after.openUntil });
+      this.onChange?.({ target, key, state: 'open', until: after.openUntil });
     }
   }
 
@@ -105,7 +108,6 @@ export class SharedHealth {
     readonly store: HealthStore,
     readonly policy: BreakerPolicy,
     private readonly providers: ProviderRegistry,
-    readonly onChange?: (change: BreakerChange) => void,
     readonly onStoreError?: (error: unknown) => void,
   ) {}
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConfigTree, RetryPolicy, TargetNode } from '../config/config-tree.js';
 import { LoadBalancerError } from '../errors.js';
 import type { HealthGate } from '../health/health-gate.js';
-import { type PlanDriver, runPlan } from '../routing/run-plan.js';
+import { nodeAvailability, type PlanDriver, runPlan } from '../routing/run-plan.js';
 import type { Clock } from '../types.js';
 import {
   type Attempt,
@@ -11,6 +11,7 @@ import {
   type PreparedRequest,
   type UpstreamAnswer,
 } from './attempt.js';
+import type { CallEvents } from './call-events.js';
 import { retryAfterMs } from './retry-after.js';
 import { sendError } from './send-error.js';
 import { releaseAttempt } from './upstream-proxy.js';
@@ -46,6 +47,7 @@ export interface Call {
   readonly health: HealthGate | undefined;
   /** Checks that need I/O before anything is sent (custom host addresses); rejects to refuse. */
   readonly preflight: Promise<void> | undefined;
+  readonly events: CallEvents;
   /** Retries made so far, for `x-portkey-retry-attempt-count`. */
   retries: number;
   current: Attempt | undefined;
@@ -62,20 +64,26 @@ export async function runCall(call: Call, settings: CallSettings): Promise<void>
     deliver(call, outcome, settings);
   } catch (error) {
     if (call.current !== undefined) releaseAttempt(call.req, call.current);
-    sendError(
-      call.res,
+    const failure =
       error instanceof LoadBalancerError
         ? error
         : new LoadBalancerError('ERR_INTERNAL', 'The load balancer failed to handle the request', {
             cause: error,
-          }),
-    );
+          });
+    call.events.error(failure);
+    sendError(call.res, failure);
   }
 }
 
 function onClientClose(call: Call): void {
   if (call.res.writableFinished) return;
   call.clientGone = true;
+  call.events.failed(
+    'ERR_CLIENT_CLOSED',
+    499,
+    'The client closed the connection before the answer ended',
+    call.current?.prepared.target,
+  );
   const attempt = call.current;
   if (attempt !== undefined && !attempt.settled) {
     attempt.upstreamRequest?.destroy();
@@ -88,7 +96,7 @@ function onClientClose(call: Call): void {
 
 function driverFor(call: Call, settings: CallSettings): PlanDriver<UpstreamAnswer> {
   const { clock } = settings;
-  return {
+  const driver: PlanDriver<UpstreamAnswer> = {
     attempt: (target, retry) => attempt(call, settings, target, retry),
     discard,
     availability: (target) => call.health?.availability(target) ?? { available: true, retryAt: 0 },
@@ -96,7 +104,15 @@ function driverFor(call: Call, settings: CallSettings): PlanDriver<UpstreamAnswe
     retryDelay: (outcome, policy, retry) => retryDelay(call, settings, outcome, policy, retry),
     sleep: (ms) => clock.sleep(ms),
     random: settings.random,
+    onSelect: (node, remaining, available, picked) =>
+      call.events.selected(node, remaining, available, picked, (child) =>
+        nodeAvailability(child, driver),
+      ),
+    onRetry: (target, retry, delayMs, outcome) =>
+      call.events.retry(target, retry, delayMs, outcome),
+    onMoveOn: (from, outcome) => call.events.movedOn(from, outcome),
   };
+  return driver;
 }
 
 function attempt(
@@ -113,6 +129,13 @@ function attempt(
     });
   }
   if (retry > 0) call.retries++;
+  if (call.events.sink.has('attempt')) {
+    call.events.attempt(
+      target,
+      retry,
+      `${prepared.proxyTarget.protocol}//${prepared.proxyTarget.host}${prepared.upstreamPath}`,
+    );
+  }
   const remaining = call.deadlineAt - settings.clock.now();
   return new Promise<AttemptOutcome>((resolve) => {
     const current: Attempt = {
@@ -201,48 +224,52 @@ function deliver(call: Call, outcome: AttemptOutcome, settings: CallSettings): v
   switch (outcome.kind) {
     case 'response': {
       const { attempt, upstream } = outcome.response;
-      handleUpstreamResponse(
-        attempt,
-        upstream,
-        call.res,
-        answerHeaders(call, attempt.prepared.target),
-      );
+      const target = attempt.prepared.target;
+      const stream = upstream.headers['content-type']?.startsWith('text/event-stream') === true;
+      call.events.answered(call.res, target, outcome.status, stream, () => call.retries);
+      handleUpstreamResponse(attempt, upstream, call.res, answerHeaders(call, target), call.events);
       return;
     }
     case 'failure': {
       const message = `Provider ${outcome.target.provider} ${outcome.detail}`;
       const code = outcome.timedOut ? 'ERR_UPSTREAM_TIMEOUT' : 'ERR_UPSTREAM_UNREACHABLE';
-      sendError(
-        call.res,
+      fail(
+        call,
         new LoadBalancerError(code, message),
         answerHeaders(call, outcome.target),
+        outcome.target,
       );
       return;
     }
     case 'unavailable': {
       const waitSeconds = Math.max(1, Math.ceil((outcome.retryAt - settings.clock.now()) / 1000));
-      sendError(
-        call.res,
-        new LoadBalancerError(
-          'ERR_NO_HEALTHY_TARGET',
-          `Every target of this config is ejected after repeated failures; retry in ${waitSeconds} s`,
-        ),
-        { 'retry-after': String(waitSeconds), 'x-portkey-trace-id': call.traceId },
+      const error = new LoadBalancerError(
+        'ERR_NO_HEALTHY_TARGET',
+        `Every target of this config is ejected after repeated failures; retry in ${waitSeconds} s`,
       );
+      fail(call, error, { 'retry-after': String(waitSeconds), 'x-portkey-trace-id': call.traceId });
       return;
     }
-    case 'stopped':
+    case 'stopped': {
       if (call.clientGone) return;
-      sendError(
-        call.res,
-        new LoadBalancerError(
-          'ERR_UPSTREAM_TIMEOUT',
-          `No provider answered within the deadline of ${settings.deadline} ms`,
-        ),
-        { 'x-portkey-trace-id': call.traceId },
+      const error = new LoadBalancerError(
+        'ERR_UPSTREAM_TIMEOUT',
+        `No provider answered within the deadline of ${settings.deadline} ms`,
       );
+      fail(call, error, { 'x-portkey-trace-id': call.traceId });
       return;
+    }
   }
+}
+
+function fail(
+  call: Call,
+  error: LoadBalancerError,
+  headers: Record<string, string>,
+  target?: TargetNode,
+): void {
+  call.events.error(error, target);
+  sendError(call.res, error, headers);
 }
 
 /** Headers this middleware adds to an answer from (or about) a target. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import type { Attempt } from './attempt.js';
+import type { CallEvents } from './call-events.js';
 
 /** Headers that keep proxies and compression from buffering a stream. */
 export const streamHeaders = {
@@ -23,25 +24,47 @@ export function relayEventStream(
   upstream: IncomingMessage,
   res: ServerResponse,
   headers: Record<string, string | string[]>,
+  events?: CallEvents,
 ): void {
   res.writeHead(upstream.statusCode ?? 200, { ...headers, ...streamHeaders });
   const { adapter, streamShape } = attempt.prepared;
   const translator = adapter.streamTranslator?.(streamShape);
   const source: Readable =
     translator === undefined ? upstream : pipeline(upstream, translator, ignore);
-  void copyEvents(attempt, source, res);
+  void copyEvents(attempt, source, res, events);
 }
 
-async function copyEvents(attempt: Attempt, source: Readable, res: ServerResponse): Promise<void> {
+async function copyEvents(
+  attempt: Attempt,
+  source: Readable,
+  res: ServerResponse,
+  events: CallEvents | undefined,
+): Promise<void> {
+  const wantsUsage = events?.wantsUsage === true;
   try {
     for await (const chunk of source) {
       if (res.destroyed) return;
+      events?.firstByte();
+      if (wantsUsage) usageFromEvents(String(chunk), events);
       if (!res.write(chunk)) await drainedOrClosed(res);
     }
     res.end();
   } catch {
     if (res.destroyed || res.writableEnded) return;
     res.end(interruptedEvent(attempt));
+  }
+}
+
+/** The usage an OpenAI chunk carries (the last chunk, with `stream_options.include_usage`). */
+function usageFromEvents(text: string, events: CallEvents | undefined): void {
+  if (!text.includes('"usage"')) return;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('data:') || !line.includes('"usage"')) continue;
+    try {
+      events?.usage(JSON.parse(line.slice(5)));
+    } catch {
+      // A chunk split mid-event: usage is a best effort.
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream';
 import { LoadBalancerError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
 import type { Attempt } from './attempt.js';
+import type { CallEvents } from './call-events.js';
 import { isEventStream, relayEventStream } from './event-stream.js';
 import { sendError, sendJson, sendJsonText } from './send-error.js';
 
@@ -33,6 +34,7 @@ export function handleUpstreamResponse(
   upstream: IncomingMessage,
   res: ServerResponse,
   ourHeaders: Record<string, string>,
+  events?: CallEvents,
 ): void {
   const { adapter, operation, target } = attempt.prepared;
   const status = upstream.statusCode ?? 502;
@@ -51,11 +53,17 @@ export function handleUpstreamResponse(
     return;
   }
   if (succeeded && isEventStream(upstream)) {
-    relayEventStream(attempt, upstream, res, answerHeaders(upstream, ourHeaders, bodyHeaders));
+    relayEventStream(
+      attempt,
+      upstream,
+      res,
+      answerHeaders(upstream, ourHeaders, bodyHeaders),
+      events,
+    );
     return;
   }
   if (succeeded && !adapter.translatesResponses) {
-    passThrough(upstream, res, status, answerHeaders(upstream, ourHeaders, undefined));
+    passThrough(upstream, res, status, answerHeaders(upstream, ourHeaders, undefined), events);
     return;
   }
   const limit = succeeded ? maxTranslatedBodyBytes : maxErrorBodyBytes;
@@ -66,11 +74,14 @@ export function handleUpstreamResponse(
         if (succeeded) {
           if (body === undefined) throw invalidResponse(target.provider);
           const translated = adapter.responseBody(operation, body);
+          events?.firstByte();
+          events?.usage(translated);
           sendJson(res, status, translated, answerHeaders(upstream, ourHeaders, bodyHeaders));
         } else {
           // The provider may echo a key back in any field: redact the whole serialised body.
           const error = JSON.stringify(adapter.errorBody(status, body));
           const payload = redactSecrets(error, [target.apiKey]);
+          events?.firstByte();
           sendJsonText(res, status, payload, answerHeaders(upstream, ourHeaders, bodyHeaders));
         }
       },
@@ -87,10 +98,26 @@ function passThrough(
   res: ServerResponse,
   status: number,
   headers: Record<string, string | string[]>,
+  events: CallEvents | undefined,
 ): void {
   res.writeHead(status, headers);
+  events?.firstByte();
+  if (events?.wantsUsage === true) sniffUsage(upstream, events);
   // pipeline surfaces an upstream that dies mid-body: the client connection is then cut, never left hanging.
   pipeline(upstream, res, ignoreSettledError);
+}
+
+/** Reads usage from a passed-through JSON body as it flows by, without holding it up. */
+function sniffUsage(upstream: IncomingMessage, events: CallEvents): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  upstream.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= maxErrorBodyBytes) chunks.push(chunk);
+  });
+  upstream.once('end', () => {
+    if (size <= maxErrorBodyBytes) events.usage(parseJson(Buffer.concat(chunks)));
+  });
 }
 
 function ignoreSettledError(): void {

@@ -39,6 +39,15 @@ export interface PlanDriver<R> {
   random(): number;
   /** Told when a fallback moves on or a loadbalance re-picks, for events. */
   onMoveOn?(from: ConfigNode, outcome: Outcome<R>): void;
+  /** Told of each weighted pick: the node, its targets still in play, those available, the pick. */
+  onSelect?(
+    node: StrategyNode,
+    remaining: readonly ConfigNode[],
+    available: readonly ConfigNode[],
+    picked: ConfigNode,
+  ): void;
+  /** Told before waiting `delayMs` to retry `target` (retry counts from 1). */
+  onRetry?(target: TargetNode, retry: number, delayMs: number, outcome: Outcome<R>): void;
 }
 
 export function runPlan<R>(root: ConfigNode, driver: PlanDriver<R>): Promise<Outcome<R>> {
@@ -67,6 +76,7 @@ async function runTarget<R>(target: TargetNode, driver: PlanDriver<R>): Promise<
       return outcome;
     const delay = driver.retryDelay(outcome, policy, retry);
     if (delay === undefined || driver.stopped()) return outcome;
+    driver.onRetry?.(target, retry + 1, delay, outcome);
     driver.discard(outcome);
     await driver.sleep(delay);
     if (driver.stopped()) return { kind: 'stopped' };
@@ -102,6 +112,7 @@ async function runLoadbalance<R>(node: StrategyNode, driver: PlanDriver<R>): Pro
       return keepBetter(last, unavailableOf(remaining, driver), driver);
     }
     const child = candidates[index] as ConfigNode;
+    driver.onSelect?.(node, remaining, candidates, child);
     const outcome = await runNode(child, driver);
     // Without on_status_codes a pick is final, as in Portkey; with them, a failed pick is
     // replaced by a weighted pick among the others. An ejected pick is always replaced.

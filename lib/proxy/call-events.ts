@@ -1,0 +1,193 @@
+import type { ServerResponse } from 'node:http';
+import type { ConfigNode, StrategyNode, TargetNode } from '../config/config-tree.js';
+import type { LoadBalancerError } from '../errors.js';
+import type { EventSink, FailureReason, SelectCandidate, TokenUsage } from '../events.js';
+import type { BreakerChange } from '../health/health-gate.js';
+import { isRecord } from '../providers/openai-errors.js';
+import type { Availability, Outcome } from '../routing/run-plan.js';
+
+/**
+ * The events of one request. Builds nothing unless a listener wants it, and makes sure every
+ * request ends with exactly one `response` or `error`.
+ */
+export class CallEvents {
+  readonly #startedAt = performance.now();
+  #firstByteAt: number | undefined;
+  #usage: TokenUsage | undefined;
+  #ended = false;
+
+  constructor(
+    readonly sink: EventSink,
+    readonly requestId: string,
+  ) {}
+
+  /** Whether anyone listens for usage, so answers are worth inspecting for it. */
+  get wantsUsage(): boolean {
+    return this.sink.has('response');
+  }
+
+  selected(
+    node: StrategyNode,
+    remaining: readonly ConfigNode[],
+    available: readonly ConfigNode[],
+    picked: ConfigNode,
+    availability: (node: ConfigNode) => Availability,
+  ): void {
+    if (!this.sink.has('select')) return;
+    this.sink.emit('select', {
+      requestId: this.requestId,
+      node: node.label,
+      candidates: describeCandidates(node, remaining, available, availability),
+      picked: picked.label,
+    });
+  }
+
+  attempt(target: TargetNode, retry: number, url: string): void {
+    this.sink.emit('attempt', {
+      requestId: this.requestId,
+      target: target.label,
+      provider: target.provider,
+      retry,
+      url,
+    });
+  }
+
+  retry<R>(target: TargetNode, retry: number, delayMs: number, outcome: Outcome<R>): void {
+    this.sink.emit('retry', {
+      requestId: this.requestId,
+      target: target.label,
+      provider: target.provider,
+      retry,
+      delayMs,
+      reason: reasonOf(outcome),
+    });
+  }
+
+  movedOn<R>(from: ConfigNode, outcome: Outcome<R>): void {
+    this.sink.emit('fallback', {
+      requestId: this.requestId,
+      from: from.label,
+      reason: reasonOf(outcome),
+    });
+  }
+
+  breaker(change: BreakerChange): void {
+    this.sink.emit(change.state === 'open' ? 'circuit-open' : 'circuit-close', {
+      requestId: this.requestId,
+      targetKey: change.key,
+      target: change.target.label,
+      provider: change.target.provider,
+      until: change.until,
+    });
+  }
+
+  firstByte(): void {
+    this.#firstByteAt ??= performance.now();
+  }
+
+  usage(body: unknown): void {
+    this.#usage = usageOf(body) ?? this.#usage;
+  }
+
+  /** Reports the provider's answer once it has been fully sent (or the client left). */
+  answered(
+    res: ServerResponse,
+    target: TargetNode,
+    status: number,
+    stream: boolean,
+    retries: () => number,
+  ): void {
+    const done = () => {
+      if (this.#ended) return;
+      if (!res.writableFinished) {
+        this.failed(
+          'ERR_CLIENT_CLOSED',
+          499,
+          'The client closed the connection before the answer ended',
+          target,
+        );
+        return;
+      }
+      this.#ended = true;
+      const now = performance.now();
+      this.sink.emit('response', {
+        requestId: this.requestId,
+        provider: target.provider,
+        target: target.label,
+        status,
+        stream,
+        retries: retries(),
+        latencyMs: now - this.#startedAt,
+        timeToFirstByteMs: (this.#firstByteAt ?? now) - this.#startedAt,
+        usage: this.#usage,
+      });
+    };
+    res.once('close', done);
+  }
+
+  error(error: LoadBalancerError, target?: TargetNode): void {
+    this.failed(error.code, error.status, error.message, target);
+  }
+
+  failed(code: string, status: number, message: string, target?: TargetNode): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.sink.emit('error', {
+      requestId: this.requestId,
+      code,
+      status,
+      message,
+      provider: target?.provider,
+      target: target?.label,
+    });
+  }
+}
+
+export function describeCandidates(
+  node: StrategyNode,
+  remaining: readonly ConfigNode[],
+  available: readonly ConfigNode[],
+  availability: (node: ConfigNode) => Availability,
+): SelectCandidate[] {
+  const total = available.reduce((sum, child) => sum + child.weight, 0);
+  return node.targets.map((child) => {
+    const candidate: SelectCandidate = {
+      target: child.label,
+      provider: child.kind === 'target' ? child.provider : undefined,
+      weight: child.weight,
+      normalizedWeight: available.includes(child) && total > 0 ? child.weight / total : 0,
+      available: available.includes(child) && child.weight > 0,
+    };
+    if (!remaining.includes(child)) candidate.excludedBecause = 'already-failed';
+    else if (child.weight === 0) candidate.excludedBecause = 'weight-zero';
+    else if (!available.includes(child)) {
+      candidate.excludedBecause = 'circuit-open';
+      candidate.retryAt = availability(child).retryAt;
+    }
+    return candidate;
+  });
+}
+
+function reasonOf<R>(outcome: Outcome<R>): FailureReason {
+  switch (outcome.kind) {
+    case 'response':
+      return { status: outcome.status };
+    case 'failure':
+      return { error: outcome.timedOut ? 'timeout' : outcome.detail };
+    case 'unavailable':
+      return { unavailable: true };
+    case 'stopped':
+      return { error: 'stopped' };
+  }
+}
+
+/** OpenAI-shaped usage from a response body or stream chunk, if it has one. */
+export function usageOf(body: unknown): TokenUsage | undefined {
+  const usage = isRecord(body) ? body.usage : undefined;
+  if (!isRecord(usage)) return undefined;
+  const promptTokens = Number(usage.prompt_tokens ?? 0);
+  const completionTokens = Number(usage.completion_tokens ?? 0);
+  const totalTokens = Number(usage.total_tokens ?? promptTokens + completionTokens);
+  if (![promptTokens, completionTokens, totalTokens].every(Number.isFinite)) return undefined;
+  return { promptTokens, completionTokens, totalTokens };
+}

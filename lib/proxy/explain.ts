@@ -1,0 +1,97 @@
+import type { ConfigNode } from '../config/config-tree.js';
+import { maskSecret, redactSecrets } from '../redact.js';
+import { nodeAvailability, type PlanDriver, runPlan } from '../routing/run-plan.js';
+import type { PreparedRequest } from './attempt.js';
+import type { Call, CallSettings } from './call.js';
+import { describeCandidates } from './call-events.js';
+import { sendJson } from './send-error.js';
+
+/**
+ * The dry run (`x-portkey-dry-run: true`): runs the plan as a real request would, up to the first
+ * attempt, and answers with what would be sent, keys masked. No provider is contacted.
+ */
+export async function explainCall(call: Call, settings: CallSettings): Promise<void> {
+  await call.preflight;
+  await call.health?.load(call.tree.targets);
+  const selections: unknown[] = [];
+  let chosen: PreparedRequest | undefined;
+  const driver: PlanDriver<PreparedRequest> = {
+    async attempt(target) {
+      chosen = call.prepare(target);
+      return { kind: 'response', status: 200, retryAfterMs: undefined, response: chosen };
+    },
+    discard: () => undefined,
+    availability: (target) => call.health?.availability(target) ?? { available: true, retryAt: 0 },
+    stopped: () => false,
+    retryDelay: () => undefined,
+    sleep: async () => undefined,
+    random: settings.random,
+    onSelect(node, remaining, available, picked) {
+      selections.push({
+        node: node.label,
+        candidates: describeCandidates(node, remaining, available, (child) =>
+          nodeAvailability(child, driver),
+        ),
+        picked: picked.label,
+      });
+    },
+  };
+  const outcome = await runPlan(call.tree.root, driver);
+  const plan: Record<string, unknown> = {
+    dry_run: true,
+    trace_id: call.traceId,
+    config: { format: call.tree.format, tree: describeNode(call.tree.root) },
+    selections,
+  };
+  if (outcome.kind === 'unavailable') {
+    plan.outcome = 'unavailable';
+    plan.retry_at = new Date(outcome.retryAt).toISOString();
+  } else if (chosen !== undefined) {
+    plan.outcome = 'would-send';
+    plan.target = {
+      path: chosen.target.label,
+      provider: chosen.target.provider,
+      virtual_key: chosen.target.virtualKey,
+    };
+    plan.upstream = describeRequest(chosen);
+  }
+  sendJson(call.res, 200, plan, { 'x-portkey-trace-id': call.traceId });
+}
+
+function describeRequest(request: PreparedRequest): Record<string, unknown> {
+  const secrets = [request.target.apiKey];
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.upstreamHeaders))
+    headers[name] = redactSecrets(value, secrets);
+  return {
+    method: 'POST',
+    url: `${request.proxyTarget.protocol}//${request.proxyTarget.host}${request.upstreamPath}`,
+    headers,
+    body: JSON.parse(redactSecrets(request.body.bytes.toString('utf8'), secrets)),
+  };
+}
+
+/** The resolved config tree as JSON, every key masked. */
+function describeNode(node: ConfigNode): Record<string, unknown> {
+  if (node.kind === 'strategy') {
+    return {
+      path: node.label,
+      strategy: { mode: node.mode, on_status_codes: node.onStatusCodes },
+      weight: node.weight,
+      targets: node.targets.map(describeNode),
+    };
+  }
+  return {
+    path: node.label,
+    provider: node.provider,
+    weight: node.weight,
+    virtual_key: node.virtualKey,
+    api_key: node.apiKey === undefined ? undefined : maskSecret(node.apiKey),
+    azure: node.azure,
+    custom_host: node.customHost,
+    override_params: node.overrideParams,
+    retry: node.retry,
+    request_timeout: node.requestTimeout,
+    forward_headers: node.forwardHeaders,
+  };
+}
