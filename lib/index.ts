@@ -8,8 +8,31 @@ export {
   LoadBalancerError,
   type OpenAIErrorBody,
 } from './errors.js';
+export type {
+  AttemptEvent,
+  CircuitEvent,
+  ErrorEvent,
+  FailureReason,
+  FallbackEvent,
+  LoadBalancerEventMap,
+  LoadBalancerEventName,
+  LoadBalancerListeners,
+  RequestEvent,
+  ResponseEvent,
+  RetryEvent,
+  SelectCandidate,
+  SelectEvent,
+  TokenUsage,
+} from './events.js';
 export { MemoryHealthStore } from './health/memory-store.js';
 export { portkeyLoadBalancer, portkeyLoadBalancer as default } from './load-balancer.js';
+export {
+  type PromClientLike,
+  type PrometheusMetrics,
+  type PrometheusMetricsOptions,
+  prometheusMetrics,
+  type RegistryLike,
+} from './metrics.js';
 export type {
   AnthropicOptions,
   BackoffOptions,

@@ -159,7 +159,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       health:
         settings.health === undefined
           ? undefined
-          : new HealthGate(settings.health, settings.clock.now),
+          : new HealthGate(settings.health, settings.clock.now, (change) => events.breaker(change)),
       retries: 0,
       current: undefined,
       clientGone: false,
