@@ -18,19 +18,19 @@ interface CounterLike {
   inc(labels: Labels, value?: number): void;
 }
 interface GaugeLike {
-  inc(labels?: Labels): void;
-  dec(labels?: Labels): void;
+  inc(value?: number): void;
+  dec(value?: number): void;
   set(labels: Labels, value: number): void;
 }
 interface HistogramLike {
   observe(labels: Labels, value: number): void;
 }
-interface MetricConfiguration {
+interface MetricConfiguration<R> {
   name: string;
   help: string;
   labelNames?: readonly string[];
   buckets?: number[];
-  registers?: RegistryLike[];
+  registers?: R[];
 }
 
 /** The parts of a prom-client `Registry` the metrics use. */
@@ -41,16 +41,16 @@ export interface RegistryLike {
 }
 
 /** The parts of the `prom-client` module the metrics use. */
-export interface PromClientLike {
-  Counter: new (configuration: MetricConfiguration) => CounterLike;
-  Gauge: new (configuration: MetricConfiguration) => GaugeLike;
-  Histogram: new (configuration: MetricConfiguration) => HistogramLike;
-  register: RegistryLike;
+export interface PromClientLike<R extends RegistryLike = RegistryLike> {
+  Counter: new (configuration: MetricConfiguration<R>) => CounterLike;
+  Gauge: new (configuration: MetricConfiguration<R>) => GaugeLike;
+  Histogram: new (configuration: MetricConfiguration<R>) => HistogramLike;
+  register: R;
 }
 
-export interface PrometheusMetricsOptions {
+export interface PrometheusMetricsOptions<R extends RegistryLike = RegistryLike> {
   /** The registry to register the metrics in. Defaults to prom-client's global `register`. */
-  registry?: RegistryLike;
+  registry?: R;
   /** Prefix of every metric name. Defaults to `'llm_lb_'`. */
   prefix?: string;
   /** Buckets of the latency histograms, in seconds. Defaults to `[0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]`. */
@@ -67,9 +67,9 @@ export interface PrometheusMetrics {
 
 const defaultBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
-export function prometheusMetrics(
-  client: PromClientLike,
-  options: PrometheusMetricsOptions = {},
+export function prometheusMetrics<R extends RegistryLike>(
+  client: PromClientLike<R>,
+  options: PrometheusMetricsOptions<R> = {},
 ): PrometheusMetrics {
   const registry = options.registry ?? client.register;
   const prefix = options.prefix ?? 'llm_lb_';
@@ -77,8 +77,8 @@ export function prometheusMetrics(
 
   // Creating the middleware twice (tests, hot reload) reuses the registered metrics.
   function metric<T>(
-    kind: new (configuration: MetricConfiguration) => T,
-    configuration: MetricConfiguration,
+    kind: new (configuration: MetricConfiguration<R>) => T,
+    configuration: MetricConfiguration<R>,
   ): T {
     const existing = registry.getSingleMetric(configuration.name);
     return (existing as T | undefined) ?? new kind({ ...configuration, registers: [registry] });
