@@ -32,14 +32,31 @@ if (kind === 'bare') {
   app.use(
     '/llm',
     portkeyLoadBalancer({
-      providers: { openai: { baseURL: `${upstream}/v1` }, anthropic: { baseURL: `${upstream}/v1` } },
+      providers: {
+        openai: { baseURL: `${upstream}/v1` },
+        anthropic: { baseURL: `${upstream}/v1` },
+      },
       config: anthropic
-        ? { provider: 'anthropic', api_key: 'sk-ant-bench', override_params: { model: 'claude-3-5-haiku-latest' } }
+        ? {
+            provider: 'anthropic',
+            api_key: 'sk-ant-bench',
+            override_params: { model: 'claude-3-5-haiku-latest' },
+          }
         : {
             strategy: { mode: 'loadbalance' },
             targets: [
-              { provider: 'openai', api_key: 'sk-bench-a', weight: 0.5, override_params: { model: 'gpt-4o-mini' } },
-              { provider: 'openai', api_key: 'sk-bench-b', weight: 0.5, override_params: { model: 'gpt-4o' } },
+              {
+                provider: 'openai',
+                api_key: 'sk-bench-a',
+                weight: 0.5,
+                override_params: { model: 'gpt-4o-mini' },
+              },
+              {
+                provider: 'openai',
+                api_key: 'sk-bench-b',
+                weight: 0.5,
+                override_params: { model: 'gpt-4o' },
+              },
             ],
           },
     }),
@@ -56,7 +73,11 @@ process.on('message', (message) => {
     process.exit(0);
   } else if (message === 'stats') {
     const cpu = process.cpuUsage(baseline);
-    process.send?.({ cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage().rss, maxRss: process.resourceUsage().maxRSS * 1024 });
+    process.send?.({
+      cpuMicros: cpu.user + cpu.system,
+      rss: process.memoryUsage().rss,
+      maxRss: process.resourceUsage().maxRSS * 1024,
+    });
   }
 });
 

@@ -21,7 +21,11 @@ const sequentialRequests = quick ? 300 : 2000;
 const streamRequests = quick ? 50 : 200;
 const soakRequests = quick ? 20_000 : 100_000;
 const body = JSON.stringify({ model: 'x', messages: [{ role: 'user', content: 'Say hello' }] });
-const streamBody = JSON.stringify({ model: 'x', stream: true, messages: [{ role: 'user', content: 'Say hello' }] });
+const streamBody = JSON.stringify({
+  model: 'x',
+  stream: true,
+  messages: [{ role: 'user', content: 'Say hello' }],
+});
 
 type Scenario = 'direct' | 'bare' | 'middleware' | 'middleware-anthropic';
 const scenarios: Scenario[] = ['direct', 'bare', 'middleware', 'middleware-anthropic'];
@@ -32,8 +36,15 @@ interface Stats {
   maxRss: number;
 }
 
-function start(file: string, args: string[] = [], execArgv: string[] = []): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(`${here}${file}`, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function start(
+  file: string,
+  args: string[] = [],
+  execArgv: string[] = [],
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(`${here}${file}`, args, {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   return new Promise((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
     child.once('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
@@ -47,11 +58,26 @@ function ask<T>(child: ChildProcess, message: string): Promise<T> {
 }
 
 async function load(url: string, options: Record<string, unknown>) {
-  const child = fork(`${here}load.ts`, [JSON.stringify({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, ...options })], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const [result] = (await once(child, 'message')) as [{ requests: number; rps: number; p50: number; p99: number; errors: number; error?: string }];
+  const child = fork(
+    `${here}load.ts`,
+    [
+      JSON.stringify({
+        url,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        connections,
+        ...options,
+      }),
+    ],
+    {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
+  const [result] = (await once(child, 'message')) as [
+    { requests: number; rps: number; p50: number; p99: number; errors: number; error?: string },
+  ];
   if (result.error !== undefined) throw new Error(result.error);
   return result;
 }
@@ -63,12 +89,25 @@ function timed(url: string, payload: string): Promise<{ firstByte: number; total
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     let firstByte = 0;
-    const req = request(url, { method: 'POST', agent: clientAgent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      res.on('data', () => {
-        if (firstByte === 0) firstByte = Number(process.hrtime.bigint() - started) / 1e6;
-      });
-      res.on('end', () => resolve({ firstByte, total: Number(process.hrtime.bigint() - started) / 1e6 }));
-    });
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent: clientAgent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
+      },
+      (res) => {
+        res.on('data', () => {
+          if (firstByte === 0) firstByte = Number(process.hrtime.bigint() - started) / 1e6;
+        });
+        res.on('end', () =>
+          resolve({ firstByte, total: Number(process.hrtime.bigint() - started) / 1e6 }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -79,7 +118,12 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-async function sequential(url: string, payload: string, count: number, pick: 'firstByte' | 'total') {
+async function sequential(
+  url: string,
+  payload: string,
+  count: number,
+  pick: 'firstByte' | 'total',
+) {
   for (let index = 0; index < Math.min(100, count); index++) await timed(url, payload);
   const samples: number[] = [];
   for (let index = 0; index < count; index++) samples.push((await timed(url, payload))[pick]);
@@ -99,24 +143,46 @@ async function main(): Promise<void> {
   const upstream = await start('upstream.mjs');
   const proxies = new Map<Scenario, { child: ChildProcess; port: number }>();
   for (const kind of ['bare', 'middleware', 'middleware-anthropic'] as const) {
-    proxies.set(kind, await start('proxy-server.mjs', [kind, String(upstream.port)], profileArgs(kind)));
+    proxies.set(
+      kind,
+      await start('proxy-server.mjs', [kind, String(upstream.port)], profileArgs(kind)),
+    );
   }
   const urlOf = (scenario: Scenario) =>
     scenario === 'direct'
       ? `http://127.0.0.1:${upstream.port}/v1/chat/completions`
       : `http://127.0.0.1:${proxies.get(scenario)?.port}/llm/v1/chat/completions`;
 
-  console.log(`warming up (${durationSeconds}s runs, ${connections} connections, ${rounds} rounds)`);
+  console.log(
+    `warming up (${durationSeconds}s runs, ${connections} connections, ${rounds} rounds)`,
+  );
   for (const scenario of scenarios) await load(urlOf(scenario), { duration: 1 });
 
-  const runs = new Map<Scenario, { rps: number[]; p50: number[]; p99: number[]; cpuPerRequest: number[]; maxRss: number; errors: number }>();
+  const runs = new Map<
+    Scenario,
+    {
+      rps: number[];
+      p50: number[];
+      p99: number[];
+      cpuPerRequest: number[];
+      maxRss: number;
+      errors: number;
+    }
+  >();
   for (let round = 0; round < rounds; round++) {
     for (const scenario of scenarios) {
       const proxy = proxies.get(scenario);
       if (proxy !== undefined) await ask(proxy.child, 'reset');
       const result = await load(urlOf(scenario), { duration: durationSeconds });
       const stats = proxy === undefined ? undefined : await ask<Stats>(proxy.child, 'stats');
-      const entry = runs.get(scenario) ?? { rps: [], p50: [], p99: [], cpuPerRequest: [], maxRss: 0, errors: 0 };
+      const entry = runs.get(scenario) ?? {
+        rps: [],
+        p50: [],
+        p99: [],
+        cpuPerRequest: [],
+        maxRss: 0,
+        errors: 0,
+      };
       entry.rps.push(result.rps);
       entry.p50.push(result.p50);
       entry.p99.push(result.p99);
@@ -126,13 +192,16 @@ async function main(): Promise<void> {
         entry.maxRss = Math.max(entry.maxRss, stats.maxRss);
       }
       runs.set(scenario, entry);
-      console.log(`${scenario}: ${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms`);
+      console.log(
+        `${scenario}: ${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms`,
+      );
     }
   }
 
   console.log('sequential unloaded latency');
   const unloaded = new Map<Scenario, { p50: number; p99: number }>();
-  for (const scenario of scenarios) unloaded.set(scenario, await sequential(urlOf(scenario), body, sequentialRequests, 'total'));
+  for (const scenario of scenarios)
+    unloaded.set(scenario, await sequential(urlOf(scenario), body, sequentialRequests, 'total'));
 
   console.log('streaming time to first byte');
   const ttfb = new Map<Scenario, { p50: number; p99: number }>();
@@ -153,7 +222,8 @@ async function main(): Promise<void> {
   const finalStats = await ask<Stats>(middleware.child, 'stats');
   rssSamples.push(finalStats.rss);
 
-  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+  const mean = (values: number[]) =>
+    values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
   const summary = Object.fromEntries(
     scenarios.map((scenario) => {
       const entry = runs.get(scenario);
@@ -163,7 +233,9 @@ async function main(): Promise<void> {
           rps: Math.round(mean(entry?.rps ?? [])),
           p50Ms: mean(entry?.p50 ?? []),
           p99Ms: mean(entry?.p99 ?? []),
-          cpuMicrosPerRequest: entry?.cpuPerRequest.length ? round3(mean(entry.cpuPerRequest)) : undefined,
+          cpuMicrosPerRequest: entry?.cpuPerRequest.length
+            ? round3(mean(entry.cpuPerRequest))
+            : undefined,
           peakRssMB: entry?.maxRss ? Math.round(entry.maxRss / 1048576) : undefined,
           errors: entry?.errors ?? 0,
           unloadedP50Ms: round3(unloaded.get(scenario)?.p50 ?? 0),
@@ -171,38 +243,93 @@ async function main(): Promise<void> {
         },
       ];
     }),
-  ) as Record<Scenario, { rps: number; cpuMicrosPerRequest?: number; peakRssMB?: number; unloadedP50Ms: number; streamTtfbP50Ms: number; p50Ms: number; p99Ms: number; errors: number }>;
+  ) as Record<
+    Scenario,
+    {
+      rps: number;
+      cpuMicrosPerRequest?: number;
+      peakRssMB?: number;
+      unloadedP50Ms: number;
+      streamTtfbP50Ms: number;
+      p50Ms: number;
+      p99Ms: number;
+      errors: number;
+    }
+  >;
 
   const bare = summary.bare;
   const ours = summary.middleware;
   const rssSettled = rssSamples.slice(Math.floor(rssSamples.length * 0.2));
   const results = {
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGB: Math.round(os.totalmem() / 1073741824), node: process.version },
-    settings: { durationSeconds, rounds, connections, sequentialRequests, streamRequests, soakRequests },
+    machine: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model,
+      memoryGB: Math.round(os.totalmem() / 1073741824),
+      node: process.version,
+    },
+    settings: {
+      durationSeconds,
+      rounds,
+      connections,
+      sequentialRequests,
+      streamRequests,
+      soakRequests,
+    },
     scenarios: summary,
     ratios: {
       throughputVsBare: round3(ours.rps / bare.rps),
       anthropicThroughputVsBare: round3(summary['middleware-anthropic'].rps / bare.rps),
-      cpuPerRequestVsBare: round3((ours.cpuMicrosPerRequest ?? 0) / (bare.cpuMicrosPerRequest ?? 1)),
+      cpuPerRequestVsBare: round3(
+        (ours.cpuMicrosPerRequest ?? 0) / (bare.cpuMicrosPerRequest ?? 1),
+      ),
       unloadedAddedMsOverDirect: round3(ours.unloadedP50Ms - summary.direct.unloadedP50Ms),
       streamTtfbAddedMsOverDirect: round3(ours.streamTtfbP50Ms - summary.direct.streamTtfbP50Ms),
-      anthropicStreamTtfbAddedMsOverDirect: round3(summary['middleware-anthropic'].streamTtfbP50Ms - summary.direct.streamTtfbP50Ms),
+      anthropicStreamTtfbAddedMsOverDirect: round3(
+        summary['middleware-anthropic'].streamTtfbP50Ms - summary.direct.streamTtfbP50Ms,
+      ),
     },
     soak: {
       requests: soakRequests,
       rssMBSamples: rssSamples.map((rss) => Math.round(rss / 1048576)),
-      rssGrowthMBAfterWarmup: Math.round(((rssSettled.at(-1) ?? 0) - (rssSettled[0] ?? 0)) / 1048576),
+      rssGrowthMBAfterWarmup: Math.round(
+        ((rssSettled.at(-1) ?? 0) - (rssSettled[0] ?? 0)) / 1048576,
+      ),
     },
   };
 
   const targets = [
-    ['throughput vs bare proxy', `${results.ratios.throughputVsBare}x`, '>= 0.85x', results.ratios.throughputVsBare >= 0.85],
-    ['CPU per request vs bare proxy', `${results.ratios.cpuPerRequestVsBare}x`, '<= 1.25x', results.ratios.cpuPerRequestVsBare <= 1.25],
-    ['unloaded added latency over direct (p50)', `${results.ratios.unloadedAddedMsOverDirect} ms`, '< 0.8 ms', results.ratios.unloadedAddedMsOverDirect < 0.8],
-    ['streaming TTFB added over direct (p50)', `${results.ratios.streamTtfbAddedMsOverDirect} ms`, '< 2 ms', results.ratios.streamTtfbAddedMsOverDirect < 2],
+    [
+      'throughput vs bare proxy',
+      `${results.ratios.throughputVsBare}x`,
+      '>= 0.85x',
+      results.ratios.throughputVsBare >= 0.85,
+    ],
+    [
+      'CPU per request vs bare proxy',
+      `${results.ratios.cpuPerRequestVsBare}x`,
+      '<= 1.25x',
+      results.ratios.cpuPerRequestVsBare <= 1.25,
+    ],
+    [
+      'unloaded added latency over direct (p50)',
+      `${results.ratios.unloadedAddedMsOverDirect} ms`,
+      '< 0.8 ms',
+      results.ratios.unloadedAddedMsOverDirect < 0.8,
+    ],
+    [
+      'streaming TTFB added over direct (p50)',
+      `${results.ratios.streamTtfbAddedMsOverDirect} ms`,
+      '< 2 ms',
+      results.ratios.streamTtfbAddedMsOverDirect < 2,
+    ],
     ['peak RSS at 50 connections', `${ours.peakRssMB} MB`, '< 140 MB', (ours.peakRssMB ?? 0) < 140],
-    [`RSS growth over ${soakRequests} requests (after warm-up)`, `${results.soak.rssGrowthMBAfterWarmup} MB`, 'flat (noise)', Math.abs(results.soak.rssGrowthMBAfterWarmup) <= 10],
+    [
+      `RSS growth over ${soakRequests} requests (after warm-up)`,
+      `${results.soak.rssGrowthMBAfterWarmup} MB`,
+      'flat (noise)',
+      Math.abs(results.soak.rssGrowthMBAfterWarmup) <= 10,
+    ],
   ] as const;
 
   const table = [
@@ -217,7 +344,10 @@ async function main(): Promise<void> {
     '',
     '| Target | Measured | Goal | Met |',
     '| --- | --- | --- | --- |',
-    ...targets.map(([name, measured, goal, met]) => `| ${name} | ${measured} | ${goal} | ${met ? 'yes' : 'no'} |`),
+    ...targets.map(
+      ([name, measured, goal, met]) =>
+        `| ${name} | ${measured} | ${goal} | ${met ? 'yes' : 'no'} |`,
+    ),
     '',
   ].join('\n');
 

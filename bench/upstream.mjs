@@ -13,7 +13,14 @@ const chatAnswer = JSON.stringify({
   object: 'chat.completion',
   created: 1_700_000_000,
   model: 'gpt-4o-mini',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the benchmark upstream.' }, finish_reason: 'stop', logprobs: null }],
+  choices: [
+    {
+      index: 0,
+      message: { role: 'assistant', content: 'Hello from the benchmark upstream.' },
+      finish_reason: 'stop',
+      logprobs: null,
+    },
+  ],
   usage: { prompt_tokens: 12, completion_tokens: 8, total_tokens: 20 },
 });
 
@@ -51,19 +58,28 @@ function openAIStream(res) {
 
 function anthropicStream(res) {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  const event = (name, data) => `event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`;
-  res.write(event('message_start', { message: { id: 'msg_bench', model: 'claude', usage: { input_tokens: 12, output_tokens: 1 } } }));
+  const event = (name, data) =>
+    `event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`;
+  res.write(
+    event('message_start', {
+      message: { id: 'msg_bench', model: 'claude', usage: { input_tokens: 12, output_tokens: 1 } },
+    }),
+  );
   const parts = ['Hello', ' from', ' the', ' upstream.'];
   let index = 0;
   const timer = setInterval(() => {
     const part = parts[index++];
     if (part === undefined) {
       clearInterval(timer);
-      res.write(event('message_delta', { delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 8 } }));
+      res.write(
+        event('message_delta', { delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 8 } }),
+      );
       res.end(event('message_stop', {}));
       return;
     }
-    res.write(event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: part } }));
+    res.write(
+      event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: part } }),
+    );
   }, chunkDelayMs);
   res.once('close', () => clearInterval(timer));
 }
@@ -72,11 +88,23 @@ function handle(req, res, body) {
   const stream = body.includes('"stream":true');
   if (req.url?.endsWith('/messages')) {
     if (stream) anthropicStream(res);
-    else res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(messageAnswer) }).end(messageAnswer);
+    else
+      res
+        .writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(messageAnswer),
+        })
+        .end(messageAnswer);
     return;
   }
   if (stream) openAIStream(res);
-  else res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(chatAnswer) }).end(chatAnswer);
+  else
+    res
+      .writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(chatAnswer),
+      })
+      .end(chatAnswer);
 }
 
 const server = createServer((req, res) => {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import bodyParser from 'body-parser';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { ConfigTree, TargetNode } from './config/config-tree.js';
 import { configLimits } from './config/limits.js';
@@ -52,7 +51,6 @@ const dryRunHeader = 'x-portkey-dry-run';
  */
 export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestHandler {
   const settings = resolveSettings(options);
-  const parseJsonBody = bodyParser.json({ limit: settings.bodyLimit, type: () => true });
   const proxy = createUpstreamProxy();
   const proxyTargets = new Map<string, ProxyTarget>();
 
@@ -240,9 +238,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       next();
       return;
     }
-    readJsonBody(req, res, parseJsonBody, settings.bodyLimit, (body) =>
-      handle(req, res, next, route, body),
-    );
+    readJsonBody(req, res, settings.bodyLimit, (body) => handle(req, res, next, route, body));
   };
 }
 

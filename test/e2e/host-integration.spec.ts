@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import express, { type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import request from 'supertest';
@@ -120,6 +121,25 @@ describe('bodies the host app already parsed', () => {
       .set('content-type', 'text/plain')
       .send(JSON.stringify(openaiOnly()));
     expect(res.status).toBe(200);
+  });
+
+  it('reads a gzip-compressed body and refuses unknown encodings with 415', async () => {
+    const app = createApp('/llm', portkeyLoadBalancer(simulatorOptions(providers)));
+    const zipped = gzipSync(JSON.stringify(openaiOnly()));
+    // A non-JSON type: superagent would serialise a Buffer as JSON otherwise.
+    const res = await request(app)
+      .post('/llm/v1/chatComplete')
+      .set('content-type', 'application/octet-stream')
+      .set('content-encoding', 'gzip')
+      .send(zipped);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const odd = await request(app)
+      .post('/llm/v1/chatComplete')
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'compress')
+      .send('{}');
+    expect(odd.status).toBe(415);
+    expect(odd.body.error.code).toBe('ERR_BODY_UNSUPPORTED_ENCODING');
   });
 
   it('answers our error shape for bad JSON that a global express.text() read', async () => {
