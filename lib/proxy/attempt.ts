@@ -1,4 +1,4 @@
-import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
+import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { TargetNode } from '../config/config-tree.js';
 import type { ProviderAdapter, StreamShape } from '../providers/provider.js';
 import type { Outcome } from '../routing/run-plan.js';
@@ -51,22 +51,30 @@ export interface Attempt {
   settle(outcome: AttemptOutcome): void;
 }
 
-// A WeakMap rather than a property: adding a property to Node's request objects changes their
-// shape on the hot path, which profiling showed costs more.
-const attempts = new WeakMap<object, Attempt>();
+const attemptKey = Symbol('portkeyLoadBalancer.attempt');
 
-export function attachAttempt(carrier: object, attempt: Attempt): void {
-  attempts.set(carrier, attempt);
+type Locals = Record<symbol, Attempt | undefined>;
+type WithLocals = ServerResponse & { locals?: Locals };
+
+/**
+ * The current attempt travels in `res.locals` under a symbol: Express gives every response that
+ * dictionary, so no Node object changes shape on the hot path (a WeakMap or a property on the
+ * request cost measurably more). The router and pathRewrite reach it through `req.res`.
+ */
+export function attachAttempt(res: ServerResponse, attempt: Attempt): void {
+  const withLocals = res as WithLocals;
+  withLocals.locals ??= Object.create(null) as Locals;
+  withLocals.locals[attemptKey] = attempt;
 }
 
-export function attemptOf(carrier: object): Attempt {
-  const attempt = attempts.get(carrier);
+export function maybeAttemptOf(res: ServerResponse | undefined): Attempt | undefined {
+  return (res as WithLocals | undefined)?.locals?.[attemptKey];
+}
+
+export function attemptOf(req: IncomingMessage): Attempt {
+  const attempt = maybeAttemptOf((req as IncomingMessage & { res?: ServerResponse }).res);
   if (attempt === undefined) throw new Error('No load-balancer attempt on this request');
   return attempt;
-}
-
-export function maybeAttemptOf(carrier: object): Attempt | undefined {
-  return attempts.get(carrier);
 }
 
 /**

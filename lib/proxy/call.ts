@@ -154,7 +154,7 @@ function attempt(
       },
     };
     call.current = current;
-    attachAttempt(call.req, current);
+    attachAttempt(call.res, current);
     call.proxy(call.req, call.res, () => {
       current.settle({ kind: 'failure', timedOut: false, target, detail: 'could not be reached' });
     });

@@ -1,7 +1,7 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createProxyMiddleware, type Plugin, type RequestHandler } from 'http-proxy-middleware';
-import { type Attempt, attachAttempt, attemptOf, maybeAttemptOf } from './attempt.js';
+import { type Attempt, attemptOf, maybeAttemptOf } from './attempt.js';
 
 /**
  * The one http-proxy-middleware instance. Everything per attempt was prepared into the request's
@@ -64,22 +64,32 @@ const attemptPlugin: Plugin<IncomingMessage, ServerResponse> = (proxyServer) => 
   proxyServer.on('econnreset', onProxyError);
 };
 
-function onUpstreamRequest(proxyReq: ClientRequest, req: IncomingMessage): void {
-  const attempt = attemptOf(req);
+function onUpstreamRequest(
+  proxyReq: ClientRequest,
+  _req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  const attempt = maybeAttemptOf(res);
+  if (attempt === undefined) return;
   attempt.upstreamRequest = proxyReq;
-  attachAttempt(proxyReq, attempt);
-  proxyReq.once('timeout', markTimedOut);
+  proxyReq.once('timeout', () => {
+    attempt.timedOut = true;
+  });
 }
 
-function markTimedOut(this: ClientRequest): void {
-  attemptOf(this).timedOut = true;
-}
-
-function onUpstreamResponse(upstream: IncomingMessage): void {
-  // The response's own request names its attempt, even if a later one has begun meanwhile.
+function onUpstreamResponse(
+  upstream: IncomingMessage,
+  _req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  const attempt = maybeAttemptOf(res);
+  // Only the current attempt's own response may settle it.
   const request = (upstream as IncomingMessage & { req?: ClientRequest }).req;
-  const attempt = request === undefined ? undefined : maybeAttemptOf(request);
-  attempt?.settle({
+  if (attempt === undefined || attempt.settled || request !== attempt.upstreamRequest) {
+    upstream.resume();
+    return;
+  }
+  attempt.settle({
     kind: 'response',
     status: upstream.statusCode ?? 502,
     retryAfterMs: undefined,
@@ -87,8 +97,8 @@ function onUpstreamResponse(upstream: IncomingMessage): void {
   });
 }
 
-function onProxyError(error: Error, req: IncomingMessage, _res: ServerResponse | Socket): void {
-  const attempt = maybeAttemptOf(req);
+function onProxyError(error: Error, _req: IncomingMessage, res: ServerResponse | Socket): void {
+  const attempt = 'writeHead' in res ? maybeAttemptOf(res) : undefined;
   if (attempt === undefined || attempt.settled) return;
   const detail = attempt.timedOut
     ? `did not answer within ${attempt.timeout} ms`
