@@ -1,11 +1,13 @@
 import { ServerResponse } from 'node:http';
 import { afterEach, expect } from 'vitest';
+import { EventSink } from '../../lib/events.js';
 
 /**
- * Test-wide scan of everything the code under test answers: every status line, header and body
+ * Test-wide scan of everything the code under test says: every status line, header and body
  * byte written by any HTTP server in the test process (except the provider simulators, which
- * play the providers) is searched for the provider keys the tests use. A test that leaks one
- * fails. Installed for every test file through vitest's setupFiles.
+ * play the providers), and every event the middleware emits, is searched for the provider keys
+ * the tests use. A test that leaks one fails. Installed for every test file through vitest's
+ * setupFiles.
  */
 
 const secrets = new Set<string>();
@@ -60,6 +62,26 @@ if (prototype.guarded !== true) {
     for (const arg of args.slice(1))
       if (typeof arg === 'object') scan(this, arg, 'a response header');
     return writeHead.apply(this, args);
+  };
+}
+
+// Every middleware in the suite builds and emits every event, as if someone listened, and each
+// payload is scanned before any listener sees it.
+const sink = EventSink.prototype as unknown as {
+  has: () => boolean;
+  emit: (name: string, event: unknown) => void;
+  scanned?: boolean;
+};
+if (sink.scanned !== true) {
+  sink.scanned = true;
+  const emit = sink.emit;
+  sink.has = () => true;
+  sink.emit = function (this: unknown, name: string, event: unknown) {
+    const text = JSON.stringify(event);
+    for (const secret of secrets) {
+      if (text.includes(secret)) leaks.push(`event ${name} contains a key ending ${secret.slice(-4)}`);
+    }
+    emit.call(this, name, event);
   };
 }
 
