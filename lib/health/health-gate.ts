@@ -11,6 +11,8 @@ import {
   withProbe,
 } from './circuit-breaker.js';
 
+const available: Availability = { available: true, retryAt: 0 };
+
 /** What the health gate reports when a breaker opens or closes. */
 export interface BreakerChange {
   target: TargetNode;
@@ -54,7 +56,7 @@ export class HealthGate {
   availability(target: TargetNode): Availability {
     const record = this.#records.get(this.shared.keyOf(target));
     const state = breakerState(record, this.now());
-    if (state === 'closed' || state === 'half-open') return { available: true, retryAt: 0 };
+    if (state === 'closed' || state === 'half-open') return available;
     return { available: false, retryAt: availableAgainAt(record as HealthRecord) };
   }
 

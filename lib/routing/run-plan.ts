@@ -103,10 +103,10 @@ async function runFallback<R>(node: StrategyNode, driver: PlanDriver<R>): Promis
 }
 
 async function runLoadbalance<R>(node: StrategyNode, driver: PlanDriver<R>): Promise<Outcome<R>> {
-  const remaining = [...node.targets];
+  let remaining: ConfigNode[] | readonly ConfigNode[] = node.targets;
   let last: Outcome<R> | undefined;
   while (remaining.length > 0 && !driver.stopped()) {
-    const candidates = remaining.filter((child) => nodeAvailability(child, driver).available);
+    const candidates = availableOf(remaining, driver);
     const index = pickByWeight(candidates, () => driver.random());
     if (index === -1) {
       return keepBetter(last, unavailableOf(remaining, driver), driver);
@@ -126,10 +126,25 @@ async function runLoadbalance<R>(node: StrategyNode, driver: PlanDriver<R>): Pro
       return outcome;
     }
     last = keepBetter(last, outcome, driver);
-    remaining.splice(remaining.indexOf(child), 1);
+    remaining = remaining.filter((other) => other !== child);
     driver.onMoveOn?.(child, outcome);
   }
   return last ?? { kind: 'stopped' };
+}
+
+/** The available nodes; the same array when all are, which is the usual case. */
+function availableOf<R>(
+  nodes: readonly ConfigNode[],
+  driver: PlanDriver<R>,
+): readonly ConfigNode[] {
+  let available: ConfigNode[] | undefined;
+  for (let index = 0; index < nodes.length; index++) {
+    const node = nodes[index] as ConfigNode;
+    const ok = nodeAvailability(node, driver).available;
+    if (!ok && available === undefined) available = nodes.slice(0, index);
+    else if (ok && available !== undefined) available.push(node);
+  }
+  return available ?? nodes;
 }
 
 /**

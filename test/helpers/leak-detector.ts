@@ -79,7 +79,8 @@ if (sink.scanned !== true) {
   sink.emit = function (this: unknown, name: string, event: unknown) {
     const text = JSON.stringify(event);
     for (const secret of secrets) {
-      if (text.includes(secret)) leaks.push(`event ${name} contains a key ending ${secret.slice(-4)}`);
+      if (text.includes(secret))
+        leaks.push(`event ${name} contains a key ending ${secret.slice(-4)}`);
     }
     emit.call(this, name, event);
   };
