@@ -259,7 +259,12 @@ async function main(): Promise<void> {
 
   const bare = summary.bare;
   const ours = summary.middleware;
-  const rssSettled = rssSamples.slice(Math.floor(rssSamples.length * 0.2));
+  // RSS saws up and down with each young-generation GC: compare the medians of the samples just
+  // after warm-up and of the last ones, not two single samples.
+  const fifth = Math.max(1, Math.floor(rssSamples.length / 5));
+  const median = (values: number[]) => percentile(values, 50);
+  const rssEarly = median(rssSamples.slice(fifth, 2 * fifth));
+  const rssLate = median(rssSamples.slice(-fifth));
   const results = {
     date: new Date().toISOString(),
     machine: {

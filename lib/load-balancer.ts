@@ -161,6 +161,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       retries: 0,
       current: undefined,
       clientGone: false,
+      listenerBaseline: undefined,
     };
   }
 

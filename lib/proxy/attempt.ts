@@ -46,8 +46,6 @@ export interface Attempt {
   upstreamRequest: ClientRequest | undefined;
   timedOut: boolean;
   settled: boolean;
-  /** Listeners http-proxy added to the client request for this attempt; removed once settled. */
-  clientListeners: [event: string, listener: (...args: unknown[]) => void][];
   settle(outcome: AttemptOutcome): void;
 }
 

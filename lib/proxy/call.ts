@@ -25,7 +25,12 @@ import {
 import type { CallEvents } from './call-events.js';
 import { retryAfterMs } from './retry-after.js';
 import { sendError } from './send-error.js';
-import { releaseAttempt } from './upstream-proxy.js';
+import {
+  type ListenerBaseline,
+  listenerBaseline,
+  releaseAttempt,
+  removeAttemptListeners,
+} from './upstream-proxy.js';
 import { handleUpstreamResponse } from './upstream-response.js';
 
 /** Settings a call reads; resolved once per middleware. */
@@ -63,6 +68,8 @@ export interface Call {
   retries: number;
   current: Attempt | undefined;
   clientGone: boolean;
+  /** Client request listener counts before the first attempt (set then). */
+  listenerBaseline: ListenerBaseline | undefined;
 }
 
 /** Runs the plan of a validated call and answers the client. Never rejects. */
@@ -74,7 +81,7 @@ export async function runCall(call: Call, settings: CallSettings): Promise<void>
     const outcome = await runPlan<UpstreamAnswer>(call.tree.root, new CallDriver(call, settings));
     deliver(call, outcome, settings);
   } catch (error) {
-    if (call.current !== undefined) releaseAttempt(call.req, call.current);
+    if (call.current !== undefined) releaseAttempt(call.current);
     const failure =
       error instanceof LoadBalancerError
         ? error
@@ -192,14 +199,15 @@ function attempt(
       upstreamRequest: undefined,
       timedOut: false,
       settled: false,
-      clientListeners: [],
       settle(outcome) {
         if (current.settled) return;
         current.settled = true;
-        releaseAttempt(call.req, current);
+        releaseAttempt(current);
         resolve(withHealth(call, settings, current, outcome));
       },
     };
+    if (call.listenerBaseline === undefined) call.listenerBaseline = listenerBaseline(call.req);
+    else removeAttemptListeners(call.req, call.listenerBaseline);
     call.current = current;
     attachAttempt(call.res, current);
     call.proxy(call.req, call.res, () => {

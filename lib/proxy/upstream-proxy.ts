@@ -23,20 +23,12 @@ export function createUpstreamProxy(): RequestHandler<IncomingMessage, ServerRes
 }
 
 type WebOptions = Record<string, unknown>;
-type Web = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: WebOptions,
-  ...rest: unknown[]
-) => void;
-type Listener = (...args: unknown[]) => void;
-
-const trackedClientEvents = ['error', 'aborted'] as const;
+type Web = (req: IncomingMessage, res: ServerResponse, options: WebOptions) => void;
 
 const attemptPlugin: Plugin<IncomingMessage, ServerResponse> = (proxyServer) => {
   const server = proxyServer as unknown as { web: Web };
   const web = server.web.bind(proxyServer);
-  server.web = (req, res, options, ...rest) => {
+  server.web = (req, res, options) => {
     const attempt = attemptOf(req);
     options.buffer = attempt.prepared.body;
     options.agent = attempt.prepared.agent;
@@ -44,18 +36,12 @@ const attemptPlugin: Plugin<IncomingMessage, ServerResponse> = (proxyServer) => 
     // http-proxy copies req.headers and req.url synchronously while starting the call; the
     // host app keeps seeing the client's own afterwards.
     const clientHeaders = req.headers;
-    const before = trackedClientEvents.map((event) => req.listenerCount(event));
     req.headers = attempt.prepared.upstreamHeaders;
     try {
-      web(req, res, options, ...rest);
+      web(req, res, options);
     } finally {
       req.headers = clientHeaders;
       req.url = attempt.clientUrl;
-      trackedClientEvents.forEach((event, index) => {
-        for (const listener of req.listeners(event).slice(before[index])) {
-          attempt.clientListeners.push([event, listener as Listener]);
-        }
-      });
     }
   };
   proxyServer.on('proxyReq', onUpstreamRequest);
@@ -111,10 +97,30 @@ function onProxyError(error: Error, _req: IncomingMessage, res: ServerResponse |
   });
 }
 
-/** Once an attempt is settled, its leftovers must not touch the request or the next attempt. */
-export function releaseAttempt(req: IncomingMessage, attempt: Attempt): void {
-  for (const [event, listener] of attempt.clientListeners) req.off(event, listener);
-  attempt.clientListeners.length = 0;
+/** Listener counts of the client request before any attempt, to clean up after retries. */
+export interface ListenerBaseline {
+  error: number;
+  aborted: number;
+}
+
+export function listenerBaseline(req: IncomingMessage): ListenerBaseline {
+  return { error: req.listenerCount('error'), aborted: req.listenerCount('aborted') };
+}
+
+/**
+ * Removes the listeners earlier attempts' http-proxy calls left on the client request, so that
+ * retries do not pile them up. Only runs before a second attempt.
+ */
+export function removeAttemptListeners(req: IncomingMessage, baseline: ListenerBaseline): void {
+  for (const event of ['error', 'aborted'] as const) {
+    for (const listener of req.listeners(event).slice(baseline[event])) {
+      req.off(event, listener as (...args: unknown[]) => void);
+    }
+  }
+}
+
+/** Once an attempt is settled, its upstream request's late errors must not reach anyone. */
+export function releaseAttempt(attempt: Attempt): void {
   const upstreamRequest = attempt.upstreamRequest;
   if (upstreamRequest !== undefined) {
     upstreamRequest.removeAllListeners('error');

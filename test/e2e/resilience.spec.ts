@@ -221,6 +221,28 @@ describe('retries', () => {
     expect(time.sleeps).toEqual([75, 150, 225]);
   });
 
+  it('does not pile up listeners over many retries', async () => {
+    const time = fakeClock();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      providers.openai.script(...Array.from({ length: 10 }, () => serverError));
+      const res = await send(appWith({ clock: time.clock }), {
+        ...openai,
+        retry: { attempts: 10 },
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers['x-portkey-retry-attempt-count']).toBe('10');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual(
+        [],
+      );
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('retries refused connections', async () => {
     const time = fakeClock();
     providers.openai.script({ destroy: true });
