@@ -297,9 +297,7 @@ async function main(): Promise<void> {
     soak: {
       requests: soakRequests,
       rssMBSamples: rssSamples.map((rss) => Math.round(rss / 1048576)),
-      rssGrowthMBAfterWarmup: Math.round(
-        ((rssSettled.at(-1) ?? 0) - (rssSettled[0] ?? 0)) / 1048576,
-      ),
+      rssGrowthMBAfterWarmup: Math.round((rssLate - rssEarly) / 1048576),
     },
   };
 
