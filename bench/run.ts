@@ -326,7 +326,12 @@ async function main(): Promise<void> {
       '< 2 ms',
       results.ratios.streamTtfbAddedMsOverDirect < 2,
     ],
-    ['peak RSS at 50 connections', `${ours.peakRssMB} MB`, '< 140 MB', (ours.peakRssMB ?? 0) < 140],
+    [
+      'peak RSS at 50 connections',
+      `${ours.peakRssMB} MB (bare proxy: ${bare.peakRssMB} MB)`,
+      '< 140 MB',
+      (ours.peakRssMB ?? 0) < 140,
+    ],
     [
       `RSS growth over ${soakRequests} requests (after warm-up)`,
       `${results.soak.rssGrowthMBAfterWarmup} MB`,

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { BoundedCache } from './bounded-cache.js';
-import type { ConfigTree } from './config/config-tree.js';
+import { type ConfigTree, targetPath } from './config/config-tree.js';
 import { checkConfig, type VirtualKeyTable } from './config/normalize.js';
 import { policyViolation, targetWithoutVirtualKey } from './config/request-policy.js';
 import { didYouMean } from './config/suggest.js';
@@ -170,7 +170,7 @@ export class ConfigResolver {
   #checkCustomHosts(tree: ConfigTree): void {
     for (const target of tree.targets) {
       if (target.customHost === undefined) continue;
-      const param = `${labelOf(tree, target.label)}.custom_host`;
+      const param = `${targetPath(tree, target)}.custom_host`;
       const url = upstreamURL(target.customHost, param, 'ERR_CONFIG_INVALID');
       if (this.hosts.match(url) === undefined) {
         throw new LoadBalancerError(
@@ -188,15 +188,11 @@ export class ConfigResolver {
     const checks: Promise<void>[] = [];
     for (const target of resolved.tree.targets) {
       if (target.customHost === undefined) continue;
-      const param = `${labelOf(resolved.tree, target.label)}.custom_host`;
+      const param = `${targetPath(resolved.tree, target)}.custom_host`;
       checks.push(this.hosts.checkAddresses(new URL(target.customHost), param));
     }
     return checks.length === 0 ? undefined : Promise.all(checks).then(() => undefined);
   }
-}
-
-function labelOf(tree: ConfigTree, label: string): string {
-  return tree.format === 'v1' ? `config.options[${label}]` : label;
 }
 
 function forbidden(problem: ConfigProblem): LoadBalancerError {

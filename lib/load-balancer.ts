@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { ConfigTree, TargetNode } from './config/config-tree.js';
+import { type ConfigTree, type TargetNode, targetPath } from './config/config-tree.js';
 import { configLimits } from './config/limits.js';
 import type { ConfigSource, ResolvedConfig } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
@@ -210,7 +210,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
   function refuseUnsupportedTargets(tree: ConfigTree, operation: Operation): void {
     for (const target of tree.targets) {
       if (settings.providers[target.provider].operations.has(operation)) continue;
-      const param = tree.format === 'v1' ? `config.options[${target.label}]` : target.label;
+      const param = targetPath(tree, target);
       throw new LoadBalancerError(
         'ERR_OPERATION_UNSUPPORTED',
         `${param} routes to provider ${target.provider}, which has no ${operationNames[operation]} API`,

@@ -67,3 +67,8 @@ export interface ConfigTree {
   /** Every target of the tree, in document order. */
   readonly targets: readonly TargetNode[];
 }
+
+/** Where a target sits, as errors name it: `config.options[1]` (Format 1) or its path (Format 2). */
+export function targetPath(tree: ConfigTree, target: TargetNode): string {
+  return tree.format === 'v1' ? `config.options[${target.label}]` : target.label;
+}

@@ -1,5 +1,5 @@
 import type { RequestConfigPolicy } from '../types.js';
-import type { ConfigTree } from './config-tree.js';
+import { type ConfigTree, targetPath } from './config-tree.js';
 import type { ConfigProblem } from './validate.js';
 
 /** Fields that carry a credential or choose a host: what `virtual-keys-only` keeps out of requests. */
@@ -67,7 +67,7 @@ export function targetWithoutVirtualKey(
   if (policy !== 'virtual-keys-only') return undefined;
   const target = tree.targets.find((candidate) => candidate.virtualKey === undefined);
   if (target === undefined) return undefined;
-  const param = tree.format === 'v1' ? `config.options[${target.label}]` : target.label;
+  const param = targetPath(tree, target);
   return {
     param: `${param}.virtual_key`,
     message: `${param} has no virtual_key: this server accepts only server-held keys in request configs`,
