@@ -7,15 +7,8 @@ export const defaultForwardedHeaders = [
   'tracestate',
 ] as const;
 
-/** Headers that never leave, whatever a config or option says: credentials, hop-by-hop, framing. */
-const neverForwarded = new Set([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-  'api-key',
-  'host',
+/** Hop-by-hop headers: they describe one connection and never cross a proxy, either way. */
+export const hopByHopHeaders = [
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -23,6 +16,18 @@ const neverForwarded = new Set([
   'te',
   'trailer',
   'upgrade',
+] as const;
+
+/** Headers that never leave, whatever a config or option says: credentials, hop-by-hop, framing. */
+const neverForwarded = new Set<string>([
+  ...hopByHopHeaders,
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'api-key',
+  'host',
   'expect',
   'content-length',
   'content-encoding',

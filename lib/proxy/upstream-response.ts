@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoadBalancerError } from '../errors.js';
+import { hopByHopHeaders } from '../header-policy.js';
 import { redactSecrets } from '../redact.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
@@ -7,15 +8,9 @@ import { isEventStream, relayEventStream } from './event-stream.js';
 import { sendError, sendJson, sendJsonText } from './send-error.js';
 
 /** Upstream response headers that stay between us and the provider. */
-const droppedResponseHeaders = new Set([
+const droppedResponseHeaders = new Set<string>([
+  ...hopByHopHeaders,
   'location',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
   'set-cookie',
   'strict-transport-security',
   'alt-svc',

@@ -3,28 +3,13 @@ import { gzipSync } from 'node:zlib';
 import express, { type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import request from 'supertest';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { portkeyLoadBalancer } from '../../lib/index.js';
-import {
-  createApp,
-  keys,
-  listen,
-  type Providers,
-  simulatorOptions,
-  startProviders,
-} from '../helpers/app.js';
+import { createApp, keys, listen, simulatorOptions, useProviders } from '../helpers/app.js';
 import { sequenceRandom } from '../helpers/random.js';
 import { seedAzureOpenAIBody, seedOpenAIAnthropicBody } from '../helpers/seed.js';
 
-let providers: Providers;
-
-beforeAll(async () => {
-  providers = await startProviders();
-});
-afterAll(async () => {
-  await providers.close();
-});
-beforeEach(() => providers.reset());
+const providers = useProviders();
 
 const requireAuth: RequestHandler = (req, res, next) => {
   if (req.headers['x-host-auth'] === 'let-me-in') {

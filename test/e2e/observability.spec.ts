@@ -1,7 +1,7 @@
 import express from 'express';
 import * as promClient from 'prom-client';
 import request from 'supertest';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type LoadBalancerEventMap,
   type LoadBalancerEventName,
@@ -10,28 +10,13 @@ import {
   portkeyLoadBalancer,
   prometheusMetrics,
 } from '../../lib/index.js';
-import {
-  createApp,
-  keys,
-  listen,
-  type Providers,
-  simulatorOptions,
-  startProviders,
-} from '../helpers/app.js';
+import { createApp, keys, listen, simulatorOptions, useProviders } from '../helpers/app.js';
 import { fakeClock } from '../helpers/fake-clock.js';
 import { sequenceRandom } from '../helpers/random.js';
 import { virtualKeySecrets } from '../helpers/secrets.js';
 import { dataOf } from '../helpers/sse.js';
 
-let providers: Providers;
-
-beforeAll(async () => {
-  providers = await startProviders();
-});
-afterAll(async () => {
-  await providers.close();
-});
-beforeEach(() => providers.reset());
+const providers = useProviders();
 
 type Recorded = {
   [Name in LoadBalancerEventName]: { name: Name; event: LoadBalancerEventMap[Name] };

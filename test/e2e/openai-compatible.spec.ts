@@ -1,29 +1,20 @@
 import OpenAI from 'openai';
 import { Portkey } from 'portkey-ai';
 import request from 'supertest';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portkeyLoadBalancer } from '../../lib/index.js';
 import {
   azureDeployment,
   createApp,
   keys,
   listen,
-  type Providers,
   type RunningServer,
   simulatorOptions,
-  startProviders,
+  useProviders,
 } from '../helpers/app.js';
 import { sequenceRandom } from '../helpers/random.js';
 
-let providers: Providers;
-
-beforeAll(async () => {
-  providers = await startProviders();
-});
-afterAll(async () => {
-  await providers.close();
-});
-beforeEach(() => providers.reset());
+const providers = useProviders();
 
 const nestedConfig = {
   strategy: { mode: 'loadbalance' },

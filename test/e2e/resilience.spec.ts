@@ -1,33 +1,18 @@
 import express from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type HealthRecord,
   type HealthStore,
   type LoadBalancerOptions,
   portkeyLoadBalancer,
 } from '../../lib/index.js';
-import {
-  createApp,
-  keys,
-  listen,
-  type Providers,
-  simulatorOptions,
-  startProviders,
-} from '../helpers/app.js';
+import { createApp, keys, listen, simulatorOptions, useProviders } from '../helpers/app.js';
 import { fakeClock } from '../helpers/fake-clock.js';
 import { sequenceRandom } from '../helpers/random.js';
 import { chunksOf, dataOf } from '../helpers/sse.js';
 
-let providers: Providers;
-
-beforeAll(async () => {
-  providers = await startProviders();
-});
-afterAll(async () => {
-  await providers.close();
-});
-beforeEach(() => providers.reset());
+const providers = useProviders();
 
 const openai = { provider: 'openai', api_key: keys.openai, override_params: { model: 'gpt-4o' } };
 const anthropic = {

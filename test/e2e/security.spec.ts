@@ -6,21 +6,12 @@ import {
   azureDeployment,
   createApp,
   keys,
-  type Providers,
   simulatorOptions,
-  startProviders,
+  useProviders,
 } from '../helpers/app.js';
 import { virtualKeySecrets } from '../helpers/secrets.js';
 
-let providers: Providers;
-
-beforeAll(async () => {
-  providers = await startProviders();
-});
-afterAll(async () => {
-  await providers.close();
-});
-beforeEach(() => providers.reset());
+const providers = useProviders();
 
 const chat = { model: 'x', messages: [{ role: 'user', content: 'hi' }] };
 

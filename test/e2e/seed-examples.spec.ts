@@ -1,26 +1,17 @@
 import request from 'supertest';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { portkeyLoadBalancer } from '../../lib/index.js';
 import {
   azureDeployment,
   createApp,
   keys,
-  type Providers,
   simulatorOptions,
-  startProviders,
+  useProviders,
 } from '../helpers/app.js';
 import { seededRandom, sequenceRandom } from '../helpers/random.js';
 import { seedAzureOpenAIBody, seedOpenAIAnthropicBody } from '../helpers/seed.js';
 
-let providers: Providers;
-
-beforeAll(async () => {
-  providers = await startProviders();
-});
-afterAll(async () => {
-  await providers.close();
-});
-beforeEach(() => providers.reset());
+const providers = useProviders();
 
 function appWith(random: () => number) {
   return createApp('/internal/llm', portkeyLoadBalancer(simulatorOptions(providers, { random })));

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express, type RequestHandler } from 'express';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { LoadBalancerOptions } from '../../lib/index.js';
 import {
   type Simulator,
@@ -57,6 +58,22 @@ export async function startProviders(chunkDelayMs = 0): Promise<Providers> {
       await Promise.all(all.map((sim) => sim.close()));
     },
   };
+}
+
+/**
+ * The three simulators for a test file: started before its tests, emptied before each test,
+ * closed after. The returned object is filled in when the file's tests start.
+ */
+export function useProviders(chunkDelayMs = 0): Providers {
+  const providers = {} as Providers;
+  beforeAll(async () => {
+    Object.assign(providers, await startProviders(chunkDelayMs));
+  });
+  afterAll(async () => {
+    await providers.close();
+  });
+  beforeEach(() => providers.reset());
+  return providers;
 }
 
 /** Options that point every provider at its simulator. */
