@@ -23,6 +23,8 @@ export interface RecordedRequest {
   readonly closed: Promise<void>;
   /** Whether the connection was cut before the simulator finished answering. */
   abortedByClient: boolean;
+  /** Whether the response has closed (set synchronously, unlike `closed`). */
+  done: boolean;
 }
 
 /** A scripted answer that replaces the simulator's normal behaviour for one request. */
@@ -105,8 +107,10 @@ export async function startSimulator(
         closedResolve = resolve;
       }),
       abortedByClient: false,
+      done: false,
     };
     res.once('close', () => {
+      record.done = true;
       if (!res.writableFinished) record.abortedByClient = true;
       closedResolve();
     });

@@ -46,7 +46,10 @@ async function copyEvents(
       if (res.destroyed) return;
       events?.firstByte();
       if (wantsUsage) usageFromEvents(String(chunk), events);
-      if (!res.write(chunk)) await drainedOrClosed(res);
+      const flushed = res.write(chunk);
+      // A host's compression() buffers inside zlib: its flush() pushes the event out now.
+      (res as ServerResponse & { flush?: () => void }).flush?.();
+      if (!flushed) await drainedOrClosed(res);
     }
     res.end();
   } catch {

@@ -1,3 +1,5 @@
+import compression from 'compression';
+import express from 'express';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { portkeyLoadBalancer } from '../../lib/index.js';
@@ -54,14 +56,10 @@ function stream(
 
 const ask = { model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content: 'Say hi' }] };
 
-/** Whether the simulator's latest request has finished answering. */
+/** Whether the simulator's latest request has finished answering, right now. */
 function finishedFlag(sim: Providers['openai']) {
-  const state = { finished: false };
   const record = sim.requests[sim.requests.length - 1];
-  void record?.closed.then(() => {
-    state.finished = true;
-  });
-  return state;
+  return { finished: record?.done ?? true };
 }
 
 describe('pass-through streams (OpenAI, Azure)', () => {
@@ -87,6 +85,35 @@ describe('pass-through streams (OpenAI, Azure)', () => {
       expect(dataOf(rest).at(-1)).toBe('[DONE]');
     });
   }
+});
+
+describe('behind a global compression()', () => {
+  it('still delivers each event as it comes', async () => {
+    const app = express();
+    app.use(compression());
+    app.use('/llm', portkeyLoadBalancer(simulatorOptions(providers)));
+    const compressed = await listen(app);
+    try {
+      const res = await fetch(`${compressed.url}/llm/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-portkey-config': JSON.stringify(configs.openai),
+          'accept-encoding': 'gzip',
+        },
+        body: JSON.stringify({ ...ask, model: 'gpt-4o-mini', stream: true }),
+      });
+      expect(res.headers.get('content-encoding')).toBe('gzip');
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const first = await reader.read();
+      const state = finishedFlag(providers.openai);
+      expect(new TextDecoder().decode(first.value)).toContain('"role":"assistant"');
+      expect(state.finished).toBe(false);
+      await reader.cancel();
+    } finally {
+      await compressed.close();
+    }
+  });
 });
 
 describe('Anthropic stream translation', () => {
