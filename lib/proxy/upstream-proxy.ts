@@ -57,6 +57,11 @@ function onUpstreamRequest(
 ): void {
   const attempt = maybeAttemptOf(res);
   if (attempt === undefined) return;
+  if (attempt.settled) {
+    // The client left while the call was being set up: do not let it reach the provider.
+    proxyReq.destroy();
+    return;
+  }
   attempt.upstreamRequest = proxyReq;
   proxyReq.once('timeout', () => {
     attempt.timedOut = true;
