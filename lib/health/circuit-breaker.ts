@@ -36,11 +36,6 @@ export function withProbe(record: HealthRecord, now: number, policy: BreakerPoli
   return { ...record, probeUntil: now + policy.probeTimeoutMs };
 }
 
-/** The record after a success: closed and forgotten. */
-export function afterSuccess(): undefined {
-  return undefined;
-}
-
 /**
  * The record after a failure. A failed probe re-opens at once; `openForMs` (a 429's Retry-After)
  * opens at once for that long; otherwise the breaker opens when the window's count reaches the
