@@ -1,7 +1,7 @@
 import { closest, distance } from 'fastest-levenshtein';
 
 /** The known name closest to a misspelt one, if it is close enough to be the likely intent. */
-export function suggestName(input: string, known: readonly string[]): string | undefined {
+function suggestName(input: string, known: readonly string[]): string | undefined {
   if (known.length === 0 || input.length > 64) return undefined;
   const candidate = closest(input, known as string[]);
   const tolerance = Math.max(2, Math.floor(candidate.length / 3));
