@@ -326,6 +326,16 @@ describe('provider failures', () => {
     });
   });
 
+  it('answers 502 for a successful Anthropic answer that is not a message', async () => {
+    providers.anthropic.script({ status: 200, body: '<html>maintenance</html>' });
+    const res = await request(app({ random: sequenceRandom(0.9) }))
+      .post('/llm/v1/chatComplete')
+      .send(seedOpenAIAnthropicBody());
+    expect(res.status).toBe(502);
+    expect(res.body.error.code).toBe('ERR_UPSTREAM_INVALID_RESPONSE');
+    expect(res.headers['x-portkey-provider']).toBe('anthropic');
+  });
+
   it('gives a non-JSON provider error the same shape', async () => {
     providers.openai.script({ status: 502, body: '<html>Bad gateway</html>' });
     const res = await request(app()).post('/llm/v1/chatComplete').send(openaiOnly());

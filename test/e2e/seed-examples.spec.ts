@@ -99,6 +99,41 @@ describe('seed example 1: 50/50 OpenAI gpt-3.5-turbo / Anthropic claude-v1', () 
   });
 });
 
+describe('POST /v1/complete (Format 1 text completions)', () => {
+  it('sends a prompt to Anthropic as a message and answers a text_completion', async () => {
+    const body = seedOpenAIAnthropicBody();
+    const res = await request(appWith(sequenceRandom(0.9)))
+      .post('/internal/llm/v1/complete')
+      .send({ config: body.config, params: { prompt: 'Say hi', max_tokens: 20 } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      object: 'text_completion',
+      model: 'claude-v1',
+      choices: [{ index: 0, text: 'Hello from anthropic (claude-v1)', finish_reason: 'stop' }],
+    });
+    expect(providers.anthropic.requests[0]?.body).toEqual({
+      model: 'claude-v1',
+      max_tokens: 20,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Say hi' }] }],
+    });
+  });
+
+  it('sends a prompt to OpenAI /completions unchanged', async () => {
+    const body = seedOpenAIAnthropicBody();
+    const res = await request(appWith(sequenceRandom(0.1)))
+      .post('/internal/llm/v1/complete')
+      .send({ config: body.config, params: { prompt: 'Say hi', max_tokens: 20 } });
+    expect(res.status).toBe(200);
+    expect(res.body.object).toBe('text_completion');
+    expect(providers.openai.requests[0]?.url).toBe('/v1/completions');
+    expect(providers.openai.requests[0]?.body).toEqual({
+      prompt: 'Say hi',
+      max_tokens: 20,
+      model: 'gpt-3.5-turbo',
+    });
+  });
+});
+
 describe('seed example 2: 70/30 Azure deployment / OpenAI', () => {
   it('sends the Azure pick to the deployment path with api-version and api-key', async () => {
     const res = await request(appWith(sequenceRandom(0.2)))
