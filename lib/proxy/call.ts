@@ -89,7 +89,7 @@ export async function runCall(call: Call, settings: CallSettings): Promise<void>
             cause: error,
           });
     call.events.error(failure);
-    sendError(call.res, failure);
+    sendError(call.res, failure, { 'x-portkey-trace-id': call.traceId });
   }
 }
 
