@@ -12,6 +12,7 @@ import {
 } from '../../lib/index.js';
 import { createApp, keys, listen, simulatorOptions, useProviders } from '../helpers/app.js';
 import { fakeClock } from '../helpers/fake-clock.js';
+import { anthropicTarget, chat, openaiTarget, serverError } from '../helpers/fixtures.js';
 import { sequenceRandom } from '../helpers/random.js';
 import { virtualKeySecrets } from '../helpers/secrets.js';
 import { dataOf } from '../helpers/sse.js';
@@ -43,17 +44,8 @@ function recorder() {
   return { seen, listeners, names: () => seen.map((entry) => entry.name) };
 }
 
-const openai = { provider: 'openai', api_key: keys.openai, override_params: { model: 'gpt-4o' } };
-const anthropic = {
-  provider: 'anthropic',
-  api_key: keys.anthropic,
-  override_params: { model: 'claude-3-5-haiku-latest' },
-};
-const chat = { model: 'x', messages: [{ role: 'user', content: 'hi' }] };
-const serverError = {
-  status: 500,
-  body: { error: { message: 'boom', type: 'server_error', param: null, code: null } },
-};
+const openai = openaiTarget;
+const anthropic = anthropicTarget;
 
 function app(options: LoadBalancerOptions) {
   return createApp(
