@@ -13,6 +13,7 @@ import { type Call, runCall } from './proxy/call.js';
 import { CallEvents } from './proxy/call-events.js';
 import { explainCall } from './proxy/explain.js';
 import { upstreamHeaders } from './proxy/request-headers.js';
+import { SecretForms } from './proxy/secret-scrubber.js';
 import { asLoadBalancerError, sendError } from './proxy/send-error.js';
 import { createUpstreamProxy } from './proxy/upstream-proxy.js';
 import { readJsonBody } from './request-body.js';
@@ -54,13 +55,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
   const proxy = createUpstreamProxy();
   const proxyTargets = new Map<string, ProxyTarget>();
 
-  function handle(
-    req: Request,
-    res: Response,
-    next: NextFunction,
-    route: Route,
-    body: unknown,
-  ): void {
+  function handle(req: Request, res: Response, route: Route, body: unknown): void {
     const events = new CallEvents(settings.events, headerValue(req, traceHeader) ?? randomUUID());
     if (settings.events.has('request')) {
       const params = isObject(body) && isObject(body.params) ? body.params : body;
@@ -80,11 +75,11 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       const resolved = settings.configs.resolve(req, route.source, body);
       if (isPromise(resolved)) {
         resolved.then(
-          (config) => start(req, res, next, route, params, config, events),
+          (config) => start(req, res, route, params, config, events),
           (error: unknown) => refuse(res, events, error),
         );
       } else {
-        start(req, res, next, route, params, resolved, events);
+        start(req, res, route, params, resolved, events);
       }
     } catch (error) {
       refuse(res, events, error);
@@ -94,7 +89,6 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
   function start(
     req: Request,
     res: Response,
-    next: NextFunction,
     route: Route,
     params: Params,
     config: ResolvedConfig,
@@ -110,7 +104,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
           { param: dryRunHeader },
         );
       }
-      const call = prepareCall(req, res, next, route, params, config, events);
+      const call = prepareCall(req, res, route, params, config, events);
       if (dryRun) {
         explainCall(call, settings).catch((error: unknown) => refuse(res, events, error));
       } else {
@@ -130,7 +124,6 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
   function prepareCall(
     req: Request,
     res: Response,
-    next: NextFunction,
     route: Route,
     params: Params,
     config: ResolvedConfig,
@@ -153,7 +146,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
         }
         return request;
       },
-      proxy: (proxyReq, proxyRes) => proxy(proxyReq, proxyRes, next),
+      proxy,
       health:
         settings.health === undefined
           ? undefined
@@ -194,6 +187,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
         bytes.length,
       ),
       body: new PreparedBody(bytes),
+      secrets: secretFormsOf(target),
     };
   }
 
@@ -239,8 +233,18 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       next();
       return;
     }
-    readJsonBody(req, res, settings.bodyLimit, (body) => handle(req, res, next, route, body));
+    readJsonBody(req, res, settings.bodyLimit, (body) => handle(req, res, route, body));
   };
+}
+
+const secretForms = new WeakMap<TargetNode, SecretForms | undefined>();
+
+/** A target's secrets as answers are masked for them; computed once per target. */
+function secretFormsOf(target: TargetNode): SecretForms | undefined {
+  if (secretForms.has(target)) return secretForms.get(target);
+  const forms = SecretForms.of([target.apiKey]);
+  secretForms.set(target, forms);
+  return forms;
 }
 
 function paramsOf(body: Record<string, unknown>): Params {

@@ -84,10 +84,23 @@ const policies: readonly RequestConfigPolicy[] = ['allow', 'virtual-keys-only', 
 // and across middleware instances.
 let sharedAgents: { http: HttpAgent; https: HttpsAgent } | undefined;
 
+/**
+ * How long a pooled connection may sit idle before we close it: below the keep-alive timeouts
+ * providers and their CDNs use (Node's own servers close idle connections after 5 s), so that we
+ * close a connection before they do and rarely write a request onto one they are closing.
+ */
+export const idleSocketTimeoutMs = 4_000;
+
+const poolingOptions = {
+  keepAlive: true,
+  scheduling: 'lifo',
+  timeout: idleSocketTimeoutMs,
+} as const;
+
 function keepAliveAgents(): { http: HttpAgent; https: HttpsAgent } {
   sharedAgents ??= {
-    http: new HttpAgent({ keepAlive: true, scheduling: 'lifo' }),
-    https: new HttpsAgent({ keepAlive: true, scheduling: 'lifo' }),
+    http: new HttpAgent(poolingOptions),
+    https: new HttpsAgent(poolingOptions),
   };
   return sharedAgents;
 }
@@ -195,8 +208,8 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
 function guardedAgents(hosts: HostPolicy): { http: HttpAgent; https: HttpsAgent } {
   const lookup = hosts.guardedLookup() as unknown as LookupFunction;
   return {
-    http: new HttpAgent({ keepAlive: true, scheduling: 'lifo', lookup }),
-    https: new HttpsAgent({ keepAlive: true, scheduling: 'lifo', lookup }),
+    http: new HttpAgent({ ...poolingOptions, lookup }),
+    https: new HttpsAgent({ ...poolingOptions, lookup }),
   };
 }
 

@@ -1,9 +1,10 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
+import { LoadBalancerError } from '../errors.js';
 import { finishReasonOf, usageOf } from './anthropic-messages.js';
 import { isRecord } from './openai-errors.js';
-import type { StreamShape } from './provider.js';
+import type { StreamShape, StreamTranslator } from './provider.js';
 
 type Json = Record<string, unknown>;
 
@@ -12,7 +13,8 @@ type Json = Record<string, unknown>;
  * events, ending with `data: [DONE]`. An Anthropic `error` event, or a stream that ends before
  * `message_stop`, becomes an OpenAI error event and the end of the stream.
  */
-export class AnthropicToOpenAIStream extends Transform {
+export class AnthropicToOpenAIStream extends Transform implements StreamTranslator {
+  failure: LoadBalancerError | undefined;
   readonly #parser: EventSourceParser;
   readonly #decoder = new StringDecoder('utf8');
   readonly #shape: StreamShape;
@@ -146,6 +148,10 @@ export class AnthropicToOpenAIStream extends Transform {
   }
 
   #fail(type: string, code: string, message: string): void {
+    this.failure = new LoadBalancerError(
+      code === 'ERR_UPSTREAM_STREAM_INTERRUPTED' ? code : 'ERR_UPSTREAM_ERROR',
+      message,
+    );
     this.push(`data: ${JSON.stringify({ error: { message, type, param: null, code } })}\n\n`);
     this.#ended = true;
   }

@@ -195,7 +195,8 @@ describe('events', () => {
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', '{"provider":"nope"}')
       .send(chat);
-    providers.openai.script({ destroy: true });
+    // Twice: a request that meets a dropped pooled connection is sent once more on a new one.
+    providers.openai.script({ destroy: true }, { destroy: true });
     await request(instance)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify(openai))
