@@ -158,7 +158,7 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
   answerHeaders: Record<string, string> = {};
   reading: Readable | undefined = undefined;
   /** The answer being delivered, once there is one. */
-  delivered: { target: TargetNode; status: number } | undefined = undefined;
+  delivered: { prepared: PreparedRequest; status: number } | undefined = undefined;
 
   constructor(
     readonly call: Call,
@@ -172,10 +172,13 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
   upstreamFailed(error: LoadBalancerError): void {
     const delivered = this.delivered;
     if (delivered === undefined) return;
-    this.call.events.error(error, delivered.target);
+    const { target, secrets } = delivered.prepared;
+    // The message may quote the provider, which may quote the key.
+    const message = secrets === undefined ? error.message : secrets.maskText(error.message);
+    this.call.events.failed(error.code, error.status, message, target);
     // A 429 or 5xx was counted when it arrived; any other answer that fails now counts now.
     if (delivered.status !== 429 && delivered.status < 500) {
-      this.call.health?.recordFailure(delivered.target);
+      this.call.health?.recordFailure(target);
     }
   }
 
@@ -369,7 +372,7 @@ function deliver(
       const stream = upstream.headers['content-type']?.startsWith('text/event-stream') === true;
       call.events.answered(call.res, target, outcome.status, stream, () => call.retries);
       driver.answerHeaders = answerHeaders(call, target);
-      driver.delivered = { target, status: outcome.status };
+      driver.delivered = { prepared: attempt.prepared, status: outcome.status };
       handleUpstreamResponse(attempt, upstream, call.res, driver);
       return;
     }
