@@ -43,6 +43,11 @@ export const errorCodes = {
   ERR_UPSTREAM_ERROR: 502,
   /** Every target that could serve the request is ejected by its circuit breaker. */
   ERR_NO_HEALTHY_TARGET: 503,
+  /**
+   * The client closed the connection before the answer ended. Never sent (no one is left to
+   * read it): it is the code of the `error` event and of the metrics, with status 499.
+   */
+  ERR_CLIENT_CLOSED: 499,
   /** A bug in the middleware itself. */
   ERR_INTERNAL: 500,
 } as const;

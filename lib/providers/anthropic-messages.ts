@@ -13,12 +13,16 @@ interface AnthropicMessage {
   content: Block[];
 }
 
-/** OpenAI fields with an Anthropic equivalent; everything else is dropped (Anthropic 400s on unknown fields). */
+/** What a translation supplies when the OpenAI request leaves it out. */
 export interface TranslationDefaults {
+  /** `max_tokens`, which Anthropic requires and OpenAI does not. */
   maxTokens: number;
 }
 
-/** An OpenAI chat request as a Messages API request. */
+/**
+ * An OpenAI chat request as a Messages API request. OpenAI fields with an Anthropic equivalent
+ * are mapped; everything else is dropped (Anthropic answers 400 to unknown fields).
+ */
 export function toMessagesRequest(params: Params, defaults: TranslationDefaults): Params {
   const messages = params.messages;
   if (!Array.isArray(messages) || messages.length === 0) {
