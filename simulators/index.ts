@@ -1,7 +1,11 @@
 export { startAnthropicSimulator } from './anthropic.js';
 export { type AzureSimulatorOptions, startAzureOpenAISimulator } from './azure-openai.js';
+export { type GeminiSimulatorOptions, geminiModels, startGeminiSimulator } from './gemini.js';
+export { samplePngBase64 } from './media.js';
 export { startOpenAISimulator } from './openai.js';
+export { exampleOf } from './schema-example.js';
 export type {
+  AnswerOverrides,
   Behaviour,
   RecordedRequest,
   Simulator,
