@@ -5,6 +5,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { imageMatches, isBase64 } from './media.js';
 import { exampleOf } from './schema-example.js';
 import {
+  decodedPath,
   type Exchange,
   isRecord,
   keyAccepted,
@@ -129,8 +130,8 @@ export function startBedrockSimulator(options: BedrockSimulatorOptions = {}): Pr
         awsError(exchange, authProblem);
         return;
       }
-      const modelId = decodeURIComponent(match[1] as string);
-      if (!models.includes(modelId)) {
+      const modelId = decodedPath(match[1] as string);
+      if (modelId === undefined || !models.includes(modelId)) {
         awsError(exchange, validation('The provided model identifier is invalid.'));
         return;
       }

@@ -1,6 +1,7 @@
 import { imageMatches, isBase64 } from './media.js';
 import { exampleOf } from './schema-example.js';
 import {
+  decodedPath,
   type Exchange,
   isRecord,
   keyAccepted,
@@ -677,7 +678,7 @@ export function startGeminiSimulator(options: GeminiSimulatorOptions = {}): Prom
   return startSimulator(
     '/v1beta',
     async (exchange) => {
-      const match = route.exec(decodeURIComponent(exchange.url.pathname));
+      const match = route.exec(decodedPath(exchange.url.pathname) ?? '');
       if (exchange.request.method !== 'POST' || match === null) {
         googleError(exchange, {
           code: 404,

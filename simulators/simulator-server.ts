@@ -46,8 +46,9 @@ export type Behaviour =
     };
 
 /**
- * Changes to one normal answer. Each simulator documents which it honours; none of them skips the
- * checks on the request.
+ * Changes to one normal answer. Each simulator documents which it honours (OpenAI and Azure:
+ * `finishReason` and `text`; Gemini and Bedrock: all three; Anthropic: none yet); none of them
+ * skips the checks on the request.
  */
 export interface AnswerOverrides {
   /** The provider's own finish reason, e.g. `SAFETY` (Gemini) or `guardrail_intervened` (Bedrock). */
@@ -286,6 +287,15 @@ function parseObject(text: string): Record<string, unknown> | undefined {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A percent-decoded path or segment, or undefined when its escapes are malformed. */
+export function decodedPath(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

@@ -239,6 +239,17 @@ describe('the Bedrock simulator: Converse body rules', () => {
       'ValidationException',
       /model identifier is invalid/,
     );
+    const url = `${providers.bedrock.url}/model/claude%ZZ/converse`;
+    const body = JSON.stringify({ messages });
+    expectAwsError(
+      await send(url, body, {
+        'content-type': 'application/json',
+        authorization: `Bearer ${nativeKeys.bedrockApiKey}`,
+      }),
+      400,
+      'ValidationException',
+      /model identifier/,
+    );
   });
 
   it('refuses unknown fields at every level', async () => {

@@ -444,5 +444,6 @@ describe('the Gemini simulator refuses what Google refuses', () => {
     expect(((await response.json()) as { error: { status: string } }).error.status).toBe(
       'NOT_FOUND',
     );
+    expect((await post('/models/gemini%ZZ:generateContent', { contents })).status).toBe(404);
   });
 });
