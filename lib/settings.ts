@@ -36,8 +36,14 @@ export interface Settings extends CallSettings {
   readonly httpsAgent: HttpsAgent;
   readonly events: EventSink;
   readonly allowDryRun: boolean;
-  /** Agents for request-chosen custom hosts: they check every address they connect to. */
-  readonly guardedAgents: { http: HttpAgent; https: HttpsAgent } | undefined;
+  /**
+   * Agents for request-chosen custom hosts, resolving through `resolveHost`: `checked` ones refuse
+   * every internal address they would connect to, `exact` ones (for exact `allowedHosts`
+   * origins) do not.
+   */
+  readonly guardedAgents: { checked: AgentPair; exact: AgentPair } | undefined;
+  /** The server's `allowedHosts`. */
+  readonly hosts: HostPolicy;
 }
 
 /** The one literal of defaults; `undefined` in the options means "use the default". */
@@ -185,6 +191,7 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     httpAgent: options.httpAgent ?? agents.http,
     httpsAgent: options.httpsAgent ?? agents.https,
     guardedAgents: allowedHosts.length === 0 ? undefined : guardedAgents(hosts),
+    hosts,
     events: new EventSink(
       options.on === undefined ? [] : Array.isArray(options.on) ? options.on : [options.on],
     ),
@@ -192,8 +199,17 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   };
 }
 
-function guardedAgents(hosts: HostPolicy): { http: HttpAgent; https: HttpsAgent } {
-  const lookup = hosts.guardedLookup() as unknown as LookupFunction;
+interface AgentPair {
+  readonly http: HttpAgent;
+  readonly https: HttpsAgent;
+}
+
+function guardedAgents(hosts: HostPolicy): { checked: AgentPair; exact: AgentPair } {
+  return { checked: agentPair(hosts, true), exact: agentPair(hosts, false) };
+}
+
+function agentPair(hosts: HostPolicy, checked: boolean): AgentPair {
+  const lookup = hosts.guardedLookup(checked) as unknown as LookupFunction;
   return {
     http: new HttpAgent({ keepAlive: true, scheduling: 'lifo', lookup }),
     https: new HttpsAgent({ keepAlive: true, scheduling: 'lifo', lookup }),
