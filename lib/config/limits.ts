@@ -12,6 +12,15 @@ export const configLimits = {
   maxRetryAttempts: 10,
   /** Messages in one request's params. */
   maxMessages: 4096,
+  /** Content parts (text, images, ...) in one message. */
+  maxContentParts: 1024,
+  /**
+   * Nested arrays and objects in a request body, a header config or any config, counted from its
+   * root: deeper input would overflow the stack of whatever copies or serialises it.
+   */
+  maxNesting: 64,
+  /** Problems listed in one error; the rest are counted, not described. */
+  maxReportedProblems: 10,
   /** Largest weight; weights are relative, so this only guards against overflow. */
   maxWeight: 1_000_000,
 } as const;

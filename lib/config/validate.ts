@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
+import { tooDeepPath } from '../nesting-depth.js';
 import { configLimits } from './limits.js';
-import { configSchema, knownConfigFields } from './schema.js';
+import { configSchema, headerValuePattern, knownConfigFields } from './schema.js';
 import { didYouMean } from './suggest.js';
 
 /** One problem found in a config: where, and what is wrong. */
@@ -15,18 +16,107 @@ export interface ConfigProblem {
 const ajv = new Ajv({ strict: true, allErrors: true, verbose: true });
 const validateSchema = ajv.compile(configSchema);
 
-/** Problems the JSON Schema finds in `config`, rooted at `root` (`config` by default). */
-export function schemaProblems(config: unknown, root = 'config'): ConfigProblem[] {
-  if (validateSchema(config)) return [];
+/** The first problems found (at most `configLimits.maxReportedProblems`) and how many more. */
+export interface ProblemList {
+  problems: ConfigProblem[];
+  /** Problems found but not described. */
+  omitted: number;
+}
+
+/**
+ * Problems the JSON Schema finds in `config`, rooted at `root` (`config` by default). Input too
+ * deep or too wide for the schema's bounds is refused before ajv sees it: with `allErrors`, ajv
+ * checks every element of an over-long array and copies its growing error list at each failing
+ * `$ref` (one per target), so 20,000 bad targets cost seconds. Only the first problems are
+ * described (each may compute a "did you mean"); the rest are only counted.
+ */
+export function schemaProblems(config: unknown, root = 'config'): ProblemList {
+  const bound = boundProblem(config, root);
+  if (bound !== undefined) return { problems: [bound], omitted: 0 };
+  if (validateSchema(config)) return { problems: [], omitted: 0 };
   const problems: ConfigProblem[] = [];
   const seen = new Set<string>();
+  let omitted = 0;
   for (const error of validateSchema.errors ?? []) {
+    if (silentKeywords.has(error.keyword)) continue;
+    if (problems.length === configLimits.maxReportedProblems) {
+      omitted++;
+      continue;
+    }
     const problem = describe(error, root);
     if (problem === undefined || seen.has(problem.message)) continue;
     seen.add(problem.message);
     problems.push(problem);
   }
-  return problems;
+  return { problems, omitted };
+}
+
+/** Keywords whose errors only repeat what a nested error says. */
+const silentKeywords = new Set(['if', 'propertyNames']);
+
+/**
+ * The first way `config` exceeds the bounds that keep schema validation linear in its size: the
+ * size of each node (its `options` or `targets`, its fields, the fields of its objects such as
+ * `override_params`), then nesting depth.
+ */
+function boundProblem(config: unknown, root: string): ConfigProblem | undefined {
+  const oversized = oversizedNode(config, root, 0);
+  if (oversized !== undefined) return oversized;
+  const deep = tooDeepPath(config, configLimits.maxNesting, root);
+  if (deep === undefined) return undefined;
+  return {
+    param: deep,
+    message: `${deep} nests deeper than the ${configLimits.maxNesting} levels of arrays and objects allowed`,
+  };
+}
+
+/**
+ * Walks `options` and `targets` down the tree, no deeper than the schema itself goes (it reports
+ * `targets` below `maxDepth` without looking inside).
+ */
+function oversizedNode(node: unknown, path: string, depth: number): ConfigProblem | undefined {
+  if (!isRecord(node) || depth > configLimits.maxDepth) return undefined;
+  if (hasMoreKeysThan(node, maxNodeFields)) return tooManyFields(path);
+  for (const key in node) {
+    const value = node[key];
+    if (!isRecord(value)) continue;
+    if (hasMoreKeysThan(value, maxNodeFields)) return tooManyFields(`${path}.${key}`);
+  }
+  for (const list of ['options', 'targets']) {
+    const children = node[list];
+    if (!Array.isArray(children)) continue;
+    if (children.length > configLimits.maxTargets) {
+      return {
+        param: `${path}.${list}`,
+        message: `${path}.${list} has ${children.length} entries; at most ${configLimits.maxTargets} are allowed`,
+      };
+    }
+    for (let index = 0; index < children.length; index++) {
+      const problem = oversizedNode(children[index], `${path}.${list}[${index}]`, depth + 1);
+      if (problem !== undefined) return problem;
+    }
+  }
+  return undefined;
+}
+
+/** More than any valid node or node field has (`override_params` allows the most). */
+const maxNodeFields = 64;
+
+function tooManyFields(path: string): ConfigProblem {
+  return { param: path, message: `${path} has more than ${maxNodeFields} fields` };
+}
+
+/** Counts no further than `limit`: a huge object costs no more than a small one. */
+function hasMoreKeysThan(record: Record<string, unknown>, limit: number): boolean {
+  let count = 0;
+  for (const _key in record) {
+    if (++count > limit) return true;
+  }
+  return false;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** `/options/1/weight` -> `config.options[1].weight`. */
@@ -44,11 +134,6 @@ function describe(error: ErrorObject, root: string): ConfigProblem | undefined {
   const path = toParamPath(error.instancePath, root);
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
-    case 'if':
-      return undefined;
-    case 'propertyNames':
-      // The nested `not` error names the key; this one only repeats it.
-      return undefined;
     case 'not': {
       const key = error.propertyName ?? '';
       return { param: `${path}.${key}`, message: `${path}.${key} is a forbidden key` };
@@ -80,6 +165,12 @@ function describe(error: ErrorObject, root: string): ConfigProblem | undefined {
       };
     }
     case 'pattern':
+      if (params.pattern === headerValuePattern) {
+        return {
+          param: path,
+          message: `${path} contains a character not allowed in an HTTP header value (a control character other than tab, or one above U+00FF)`,
+        };
+      }
       return {
         param: path,
         message: `${path} contains characters that are not allowed (it must match ${String(params.pattern)})`,
