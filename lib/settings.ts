@@ -6,6 +6,7 @@ import { didYouMean } from './config/suggest.js';
 import { ConfigResolver } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
 import { EventSink } from './events.js';
+import { isHeaderName, isHeaderValue } from './header-policy.js';
 import { SharedHealth } from './health/health-gate.js';
 import { MemoryHealthStore } from './health/memory-store.js';
 import { HostPolicy, systemResolveHost } from './host-policy.js';
@@ -156,12 +157,18 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   if (typeof bodyLimit !== 'string' && !(Number.isInteger(bodyLimit) && bodyLimit > 0)) {
     throw invalidOption('bodyLimit', "must be a byte count or a size such as '10mb'");
   }
-  for (const name of Object.keys(options.providers ?? {})) {
+  for (const [name, provider] of Object.entries(options.providers ?? {})) {
     if (!providerNames.includes(name as ProviderName)) {
       throw invalidOption(
         `providers.${name}`,
         `is not a provider${didYouMean(name, providerNames)}`,
       );
+    }
+    checkExtraHeaders(`providers.${name}.headers`, provider?.headers);
+  }
+  for (const [index, name] of (options.forwardHeaders ?? []).entries()) {
+    if (typeof name !== 'string' || !isHeaderName(name)) {
+      throw invalidOption(`forwardHeaders[${index}]`, 'must be a header name, e.g. "x-tenant-id"');
     }
   }
   const allowedHosts = options.allowedHosts ?? [];
@@ -257,6 +264,21 @@ function sharedHealth(
     throw invalidOption('circuitBreaker.store', 'must have get(key) and set(key, record) methods');
   }
   return new SharedHealth(store, policy, providers);
+}
+
+/** Headers sent on every call must be sendable: refused here rather than on each request. */
+function checkExtraHeaders(option: string, headers: Record<string, string> | undefined): void {
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (!isHeaderName(name)) {
+      throw invalidOption(`${option}.${name}`, 'is not a valid header name, e.g. "x-team"');
+    }
+    if (typeof value !== 'string' || !isHeaderValue(value)) {
+      throw invalidOption(
+        `${option}.${name}`,
+        'must be a string without CR, LF, NUL, other control characters or characters above U+00FF',
+      );
+    }
+  }
 }
 
 function milliseconds(name: string, value: number | undefined, fallback: number): number {

@@ -1,3 +1,4 @@
+import { headerValueChars } from '../header-policy.js';
 import { configLimits } from './limits.js';
 
 /**
@@ -21,7 +22,7 @@ const statusCodesSchema = {
  * carry it, so a CR, LF or NUL is a 400 naming the field instead of a throw while the upstream
  * request is built (or a header injected into it).
  */
-export const headerValuePattern = '^[\\t\\x20-\\x7e\\x80-\\xff]*$';
+export const headerValuePattern = `^[${headerValueChars}]*$`;
 
 const secretSchema = {
   type: 'string',
