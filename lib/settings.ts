@@ -166,6 +166,10 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     }
     checkExtraHeaders(`providers.${name}.headers`, provider?.headers);
   }
+  const anthropicVersion = options.providers?.anthropic?.version;
+  if (anthropicVersion !== undefined && !isSendableValue(anthropicVersion)) {
+    throw invalidOption('providers.anthropic.version', headerValueRule);
+  }
   for (const [index, name] of (options.forwardHeaders ?? []).entries()) {
     if (typeof name !== 'string' || !isHeaderName(name)) {
       throw invalidOption(`forwardHeaders[${index}]`, 'must be a header name, e.g. "x-tenant-id"');
@@ -272,13 +276,15 @@ function checkExtraHeaders(option: string, headers: Record<string, string> | und
     if (!isHeaderName(name)) {
       throw invalidOption(`${option}.${name}`, 'is not a valid header name, e.g. "x-team"');
     }
-    if (typeof value !== 'string' || !isHeaderValue(value)) {
-      throw invalidOption(
-        `${option}.${name}`,
-        'must be a string without CR, LF, NUL, other control characters or characters above U+00FF',
-      );
-    }
+    if (!isSendableValue(value)) throw invalidOption(`${option}.${name}`, headerValueRule);
   }
+}
+
+const headerValueRule =
+  'must be a string without CR, LF, NUL, other control characters or characters above U+00FF';
+
+function isSendableValue(value: unknown): boolean {
+  return typeof value === 'string' && isHeaderValue(value);
 }
 
 function milliseconds(name: string, value: number | undefined, fallback: number): number {

@@ -403,7 +403,7 @@ export interface ConfigValidationResult {
   valid: boolean;
   /** The first problems found (at most 10); empty when valid. */
   errors: ConfigProblem[];
-  /** How many more problems were found but not listed in `errors`. */
+  /** How many more problems were found but not described in `errors` (not deduplicated). */
   omitted: number;
 }
 

@@ -98,6 +98,12 @@ describe('header options', () => {
     ).not.toThrow();
   });
 
+  it('refuses an anthropic version that is not a header value', () => {
+    expect(constructionError({ providers: { anthropic: { version: '2023\r\n' } } }).param).toBe(
+      'providers.anthropic.version',
+    );
+  });
+
   it('refuses forwardHeaders that are not header names', () => {
     expect(constructionError({ forwardHeaders: ['x-ok', 'x bad\r\n'] }).param).toBe(
       'forwardHeaders[1]',
