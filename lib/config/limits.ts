@@ -8,6 +8,11 @@ export const configLimits = {
   maxStringLength: 4096,
   /** Keys in an `override_params` object. */
   maxOverrideParams: 64,
+  /**
+   * Fields in one config node or in one of its objects: more than any valid one has
+   * (`override_params` allows the most), checked before the schema runs.
+   */
+  maxNodeFields: 64,
   /** Retries of one target after its first attempt. */
   maxRetryAttempts: 10,
   /** Messages in one request's params. */

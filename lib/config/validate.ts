@@ -76,11 +76,11 @@ function boundProblem(config: unknown, root: string): ConfigProblem | undefined 
  */
 function oversizedNode(node: unknown, path: string, depth: number): ConfigProblem | undefined {
   if (!isRecord(node) || depth > configLimits.maxDepth) return undefined;
-  if (hasMoreKeysThan(node, maxNodeFields)) return tooManyFields(path);
+  if (hasMoreKeysThan(node, configLimits.maxNodeFields)) return tooManyFields(path);
   for (const key in node) {
     const value = node[key];
     if (!isRecord(value)) continue;
-    if (hasMoreKeysThan(value, maxNodeFields)) return tooManyFields(`${path}.${key}`);
+    if (hasMoreKeysThan(value, configLimits.maxNodeFields)) return tooManyFields(`${path}.${key}`);
   }
   for (const list of ['options', 'targets']) {
     const children = node[list];
@@ -99,11 +99,8 @@ function oversizedNode(node: unknown, path: string, depth: number): ConfigProble
   return undefined;
 }
 
-/** More than any valid node or node field has (`override_params` allows the most). */
-const maxNodeFields = 64;
-
 function tooManyFields(path: string): ConfigProblem {
-  return { param: path, message: `${path} has more than ${maxNodeFields} fields` };
+  return { param: path, message: `${path} has more than ${configLimits.maxNodeFields} fields` };
 }
 
 /** Counts no further than `limit`: a huge object costs no more than a small one. */
