@@ -160,7 +160,12 @@ export class ConfigResolver {
   ): ConfigTree {
     const check = checkConfig(config, { root, virtualKeys: this.virtualKeys, beforeResolve });
     if (check.valid) return check.tree;
-    const more = check.omitted > 0 ? `; and ${check.omitted} more problems` : '';
+    const more =
+      check.omitted > 0
+        ? `; and ${check.omitted} more problems`
+        : check.complete
+          ? ''
+          : '; this config is too large to look for further problems';
     const message = check.problems.map((problem) => problem.message).join('; ') + more;
     const param = check.problems[0]?.param ?? root;
     if (failure === 'startup') {

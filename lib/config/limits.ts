@@ -26,6 +26,8 @@ export const configLimits = {
   maxNesting: 64,
   /** Problems listed in one error; the rest are counted, not described. */
   maxReportedProblems: 10,
+  /** Nodes (targets and strategies) of a config beyond which only its first problem is sought. */
+  maxNodesFullyChecked: 256,
   /** Largest weight; weights are relative, so this only guards against overflow. */
   maxWeight: 1_000_000,
 } as const;

@@ -71,8 +71,15 @@ interface Resolution {
  * `configLimits.maxReportedProblems`) and how many more were found.
  */
 export type ConfigCheck =
-  | { valid: true; tree: ConfigTree; problems: []; omitted: 0 }
-  | { valid: false; tree: undefined; problems: ConfigProblem[]; omitted: number };
+  | { valid: true; tree: ConfigTree; problems: []; omitted: 0; complete: true }
+  | {
+      valid: false;
+      tree: undefined;
+      problems: ConfigProblem[];
+      omitted: number;
+      /** False when only the first problem was looked for (a config of many nodes). */
+      complete: boolean;
+    };
 
 /**
  * Validates a config of either format against the schema and the rules the schema cannot state,
@@ -82,7 +89,7 @@ export function checkConfig(config: unknown, context: CheckContext = {}): Config
   const root = context.root ?? 'config';
   const schema = schemaProblems(config, root);
   if (schema.problems.length > 0) {
-    return { valid: false, tree: undefined, problems: schema.problems, omitted: schema.omitted };
+    return { valid: false, tree: undefined, ...schema };
   }
   context.beforeResolve?.(config);
   const problems: ConfigProblem[] = [];
@@ -99,10 +106,11 @@ export function checkConfig(config: unknown, context: CheckContext = {}): Config
       tree: undefined,
       problems: shown,
       omitted: problems.length - shown.length,
+      complete: true,
     };
   }
   const tree = { format: isV1 ? 'v1' : 'v2', root: rootNode, targets: leavesOf(rootNode) } as const;
-  return { valid: true, tree, problems: [], omitted: 0 };
+  return { valid: true, tree, problems: [], omitted: 0, complete: true };
 }
 
 function leavesOf(node: ConfigNode): TargetNode[] {
@@ -401,7 +409,10 @@ function mergeParams(base: Params | undefined, own: Params | undefined): Params 
 /** The outcome of {@link validateConfig}. */
 export interface ConfigValidationResult {
   valid: boolean;
-  /** The first problems found (at most 10); empty when valid. */
+  /**
+   * The first problems found (at most 10); empty when valid. In a config of more than 256 nodes
+   * only the first schema problem is looked for.
+   */
   errors: ConfigProblem[];
   /** How many more problems were found but not described in `errors` (not deduplicated). */
   omitted: number;

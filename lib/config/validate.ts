@@ -13,14 +13,18 @@ export interface ConfigProblem {
 }
 
 // verbose: errors carry the offending value, so an enum error can say what it got.
-const ajv = new Ajv({ strict: true, allErrors: true, verbose: true });
-const validateSchema = ajv.compile(configSchema);
+// Two validators: the first stops at the first error (every config goes through it); the second
+// finds every error, and runs only on invalid configs small enough for that to stay cheap.
+const validateFirst = new Ajv({ strict: true, verbose: true }).compile(configSchema);
+const validateAll = new Ajv({ strict: true, allErrors: true, verbose: true }).compile(configSchema);
 
 /** The first problems found (at most `configLimits.maxReportedProblems`) and how many more. */
 export interface ProblemList {
   problems: ConfigProblem[];
   /** Problems found but not described. */
   omitted: number;
+  /** False when the config was too large to look for every problem: only the first is known. */
+  complete: boolean;
 }
 
 /**
@@ -31,13 +35,18 @@ export interface ProblemList {
  * described (each may compute a "did you mean"); the rest are only counted.
  */
 export function schemaProblems(config: unknown, root = 'config'): ProblemList {
-  const bound = boundProblem(config, root);
-  if (bound !== undefined) return { problems: [bound], omitted: 0 };
-  if (validateSchema(config)) return { problems: [], omitted: 0 };
+  const size = { nodes: 0 };
+  const bound = boundProblem(config, root, size);
+  if (bound !== undefined) return { problems: [bound], omitted: 0, complete: true };
+  if (validateFirst(config)) return { problems: [], omitted: 0, complete: true };
+  // Even within the bounds, allErrors costs about 5 us per error: a 10 MB config of bad targets
+  // would still stall the event loop for a second or more. Large configs get their first error.
+  const complete = size.nodes <= configLimits.maxNodesFullyChecked;
+  const errors = complete && !validateAll(config) ? validateAll.errors : validateFirst.errors;
   const problems: ConfigProblem[] = [];
   const seen = new Set<string>();
   let omitted = 0;
-  for (const error of validateSchema.errors ?? []) {
+  for (const error of errors ?? []) {
     if (silentKeywords.has(error.keyword)) continue;
     if (problems.length === configLimits.maxReportedProblems) {
       omitted++;
@@ -48,7 +57,7 @@ export function schemaProblems(config: unknown, root = 'config'): ProblemList {
     seen.add(problem.message);
     problems.push(problem);
   }
-  return { problems, omitted };
+  return { problems, omitted, complete };
 }
 
 /** Keywords whose errors only repeat what a nested error says. */
@@ -59,8 +68,12 @@ const silentKeywords = new Set(['if', 'propertyNames']);
  * size of each node (its `options` or `targets`, its fields, the fields of its objects such as
  * `override_params`), then nesting depth.
  */
-function boundProblem(config: unknown, root: string): ConfigProblem | undefined {
-  const oversized = oversizedNode(config, root, 0);
+function boundProblem(
+  config: unknown,
+  root: string,
+  size: { nodes: number },
+): ConfigProblem | undefined {
+  const oversized = oversizedNode(config, root, 0, size);
   if (oversized !== undefined) return oversized;
   const deep = tooDeepPath(config, configLimits.maxNesting, root);
   if (deep === undefined) return undefined;
@@ -72,10 +85,16 @@ function boundProblem(config: unknown, root: string): ConfigProblem | undefined 
 
 /**
  * Walks `options` and `targets` down the tree, no deeper than the schema itself goes (it reports
- * `targets` below `maxDepth` without looking inside).
+ * `targets` below `maxDepth` without looking inside), counting the nodes in `size`.
  */
-function oversizedNode(node: unknown, path: string, depth: number): ConfigProblem | undefined {
+function oversizedNode(
+  node: unknown,
+  path: string,
+  depth: number,
+  size: { nodes: number },
+): ConfigProblem | undefined {
   if (!isRecord(node) || depth > configLimits.maxDepth) return undefined;
+  size.nodes++;
   if (hasMoreKeysThan(node, configLimits.maxNodeFields)) return tooManyFields(path);
   for (const key in node) {
     const value = node[key];
@@ -92,7 +111,7 @@ function oversizedNode(node: unknown, path: string, depth: number): ConfigProble
       };
     }
     for (let index = 0; index < children.length; index++) {
-      const problem = oversizedNode(children[index], `${path}.${list}[${index}]`, depth + 1);
+      const problem = oversizedNode(children[index], `${path}.${list}[${index}]`, depth + 1, size);
       if (problem !== undefined) return problem;
     }
   }

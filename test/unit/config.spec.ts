@@ -141,6 +141,17 @@ describe('validation bounds', () => {
     expect(result.omitted).toBe(22);
   });
 
+  it('looks for only the first problem in a config of many nodes', () => {
+    const group = { strategy: { mode: 'fallback' }, targets: invalidTargets(32).targets };
+    const config = { strategy: { mode: 'fallback' }, targets: Array(10).fill(group) };
+    const check = checkConfig(config);
+    expect(check.problems).toHaveLength(1);
+    expect(check.problems[0]?.param).toBe('config.targets[0].targets[0].x0');
+    expect(check).toMatchObject({ valid: false, omitted: 0, complete: false });
+    // A small config is checked in full.
+    expect(checkConfig(invalidTargets(20)).complete).toBe(true);
+  });
+
   it('refuses nodes and node fields with more fields than any valid one has', () => {
     const wide = Object.fromEntries(
       Array.from({ length: 100_000 }, (_, index) => [`k${index}`, 1]),
