@@ -6,6 +6,7 @@ import { configLimits } from './config/limits.js';
 import type { ConfigSource, ResolvedConfig } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
 import { HealthGate } from './health/health-gate.js';
+import { tooDeepPath } from './nesting-depth.js';
 import type { UpstreamBase } from './providers/provider.js';
 import { upstreamBaseOf } from './providers/registry.js';
 import { PreparedBody, type PreparedRequest, type ProxyTarget } from './proxy/attempt.js';
@@ -67,10 +68,14 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     }
     try {
       if (!isObject(body)) {
-        throw new LoadBalancerError('ERR_BODY_INVALID', 'The request body must be a JSON object', {
-          param: 'body',
-        });
+        const empty = body === undefined ? ': it is empty' : '';
+        throw new LoadBalancerError(
+          'ERR_BODY_INVALID',
+          `The request body must be a JSON object${empty}`,
+          { param: 'body' },
+        );
       }
+      refuseDeepBody(body, route.source);
       const params = route.source === 'body' ? paramsOf(body) : checkedParams(body, 'body');
       const resolved = settings.configs.resolve(req, route.source, body);
       if (isPromise(resolved)) {
@@ -191,12 +196,18 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     };
   }
 
-  /** Request-chosen hosts go through agents that check every address they connect to. */
+  /**
+   * Request-chosen hosts go through agents that check every address they connect to, except an
+   * exact `allowedHosts` origin: the server named it, internal or not.
+   */
   function agentFor(base: UpstreamBase, target: TargetNode, trusted: boolean) {
     const https = base.origin.startsWith('https:');
     const guarded =
       !trusted && target.customHost !== undefined ? settings.guardedAgents : undefined;
-    if (guarded !== undefined) return https ? guarded.https : guarded.http;
+    if (guarded !== undefined) {
+      const agents = settings.hosts.isExactOrigin(base.origin) ? guarded.exact : guarded.checked;
+      return https ? agents.https : agents.http;
+    }
     return https ? settings.httpsAgent : settings.httpAgent;
   }
 
@@ -260,15 +271,46 @@ function paramsOf(body: Record<string, unknown>): Params {
   return checkedParams(body.params, 'params');
 }
 
+/**
+ * Refuses a body nested deeper than `configLimits.maxNesting` (counted from the body), before
+ * anything copies, validates or serialises it: those recurse and would overflow the stack.
+ */
+function refuseDeepBody(body: Record<string, unknown>, source: ConfigSource): void {
+  const path = tooDeepPath(body, configLimits.maxNesting, source === 'body' ? '' : 'body');
+  if (path === undefined) return;
+  const code = path.startsWith('config')
+    ? 'ERR_CONFIG_INVALID'
+    : path.startsWith('params') || source === 'header'
+      ? 'ERR_PARAMS_INVALID'
+      : 'ERR_BODY_INVALID';
+  throw new LoadBalancerError(
+    code,
+    `${path} nests deeper than the ${configLimits.maxNesting} levels of arrays and objects allowed`,
+    { param: path },
+  );
+}
+
 /** Bounds what params may hold, whichever route they came by. */
 function checkedParams(params: Params, path: string): Params {
   const messages = params.messages;
-  if (Array.isArray(messages) && messages.length > configLimits.maxMessages) {
+  if (!Array.isArray(messages)) return params;
+  if (messages.length > configLimits.maxMessages) {
     throw new LoadBalancerError(
       'ERR_PARAMS_INVALID',
       `${path}.messages has ${messages.length} messages; at most ${configLimits.maxMessages} are accepted`,
       { param: `${path}.messages` },
     );
+  }
+  for (let index = 0; index < messages.length; index++) {
+    const content: unknown = isObject(messages[index]) ? messages[index].content : undefined;
+    if (Array.isArray(content) && content.length > configLimits.maxContentParts) {
+      const param = `${path}.messages[${index}].content`;
+      throw new LoadBalancerError(
+        'ERR_PARAMS_INVALID',
+        `${param} has ${content.length} parts; at most ${configLimits.maxContentParts} are accepted`,
+        { param },
+      );
+    }
   }
   return params;
 }
