@@ -6,8 +6,11 @@ import type { IncomingHttpHeaders } from 'node:http';
  */
 export function retryAfterMs(headers: IncomingHttpHeaders, now: number): number | undefined {
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
-    const value = Number(headers[name]);
-    if (headers[name] !== undefined && Number.isFinite(value) && value >= 0) return value;
+    const header = headers[name];
+    // Number('') is 0: an empty header must not read as "retry now".
+    if (header === undefined || header === '') continue;
+    const value = Number(header);
+    if (Number.isFinite(value) && value >= 0) return value;
   }
   const header = headers['retry-after'];
   if (header === undefined || header === '') return undefined;
