@@ -39,6 +39,10 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs({ 'retry-after': 'Thu, 01 Jan 2026 00:00:07 GMT' }, now)).toBe(7000);
   });
 
+  it('reads the obsolete RFC 850 date form', () => {
+    expect(retryAfterMs({ 'retry-after': 'Thursday, 01-Jan-26 00:00:04 GMT' }, now)).toBe(4000);
+  });
+
   it('waits 0 for an HTTP date in the past', () => {
     expect(retryAfterMs({ 'retry-after': 'Wed, 31 Dec 2025 23:59:00 GMT' }, now)).toBe(0);
   });
@@ -46,6 +50,9 @@ describe('retryAfterMs', () => {
   it('ignores garbage', () => {
     expect(retryAfterMs({ 'retry-after': 'soon' }, now)).toBeUndefined();
     expect(retryAfterMs({ 'retry-after': '' }, now)).toBeUndefined();
+    // Date.parse reads these as dates in 2001; they are not HTTP dates.
+    expect(retryAfterMs({ 'retry-after': 'soon 1' }, now)).toBeUndefined();
+    expect(retryAfterMs({ 'retry-after': 'retry 5' }, now)).toBeUndefined();
     expect(retryAfterMs({ 'retry-after-ms': 'soon' }, now)).toBeUndefined();
     expect(retryAfterMs({ 'x-ms-retry-after-ms': 'NaN' }, now)).toBeUndefined();
     expect(retryAfterMs({ 'retry-after-ms': 'Infinity' }, now)).toBeUndefined();
