@@ -1,17 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LoadBalancerListeners, ResponseEvent } from './events.js';
 
-/**
- * Prometheus metrics for the load balancer through `prom-client` (an optional peer dependency):
- * you pass the module, so the package itself never loads it.
- *
- * @example
- * import * as promClient from 'prom-client';
- * const metrics = prometheusMetrics(promClient);
- * app.get('/metrics', metrics.handler);
- * app.use('/internal/llm', portkeyLoadBalancer({ on: metrics.listeners }));
- */
-
 type Labels = Record<string, string>;
 
 interface CounterLike {
@@ -67,6 +56,16 @@ export interface PrometheusMetrics {
 
 const defaultBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+/**
+ * Prometheus metrics for the load balancer through `prom-client` (an optional peer dependency):
+ * you pass the module, so the package itself never loads it.
+ *
+ * @example
+ * import * as promClient from 'prom-client';
+ * const metrics = prometheusMetrics(promClient);
+ * app.get('/metrics', metrics.handler);
+ * app.use('/internal/llm', portkeyLoadBalancer({ on: metrics.listeners }));
+ */
 export function prometheusMetrics<R extends RegistryLike>(
   client: PromClientLike<R>,
   options: PrometheusMetricsOptions<R> = {},

@@ -35,7 +35,11 @@ export interface ProviderAdapter {
   readonly name: ProviderName;
   /** Operations the provider offers; others are refused before anything is sent. */
   readonly operations: ReadonlySet<Operation>;
-  /** Whether successful responses are rewritten (then the upstream is asked for identity encoding). */
+  /**
+   * Whether successful answers are rewritten into OpenAI's shape (`responseBody`); otherwise
+   * they are relayed as read. Every upstream is asked for identity encoding either way, since
+   * every answer is read back (and a compressed one is inflated).
+   */
   readonly translatesResponses: boolean;
   /** Base URL for this target (fixed, or derived from the target such as Azure's resource). */
   base(target: TargetNode): UpstreamBase;

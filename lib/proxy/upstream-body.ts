@@ -27,9 +27,10 @@ const inflaters: Record<string, () => NodeJS.ReadWriteStream> = {
  * compressed, an inflating stream when it is, undefined for a coding we cannot undo.
  */
 export function decodedUpstream(upstream: IncomingMessage): Readable | undefined {
-  const coding = upstream.headers['content-encoding'];
+  const coding = upstream.headers['content-encoding']?.trim().toLowerCase();
   if (coding === undefined || coding === 'identity' || coding === '') return upstream;
-  const inflate = inflaters[coding.trim().toLowerCase()];
+  // Own keys only: `constructor` must not find Object.prototype's.
+  const inflate = Object.hasOwn(inflaters, coding) ? inflaters[coding] : undefined;
   if (inflate === undefined) return undefined;
   const inflater = inflate() as unknown as Readable;
   // pipeline, so that a provider that breaks off also breaks the inflater (rare: no hot path).
@@ -98,8 +99,11 @@ export function isCompleteJson(bytes: Buffer): boolean {
       else if (byte === quote) inString = false;
       continue;
     }
-    if (byte === quote) inString = true;
-    else if (byte === openBrace || byte === openBracket) {
+    if (byte === quote) {
+      // A string outside the object or array is a second top-level value.
+      if (depth === 0) return false;
+      inString = true;
+    } else if (byte === openBrace || byte === openBracket) {
       if (depth === 0 && opened) return false;
       depth++;
       opened = true;

@@ -10,6 +10,7 @@ import {
   startAzureOpenAISimulator,
   startOpenAISimulator,
 } from '../../simulators/index.js';
+import { scanningListeners } from './leak-detector.js';
 
 /** Keys the strict simulators accept. Each is unique so a leak is easy to find. */
 export const keys = {
@@ -76,13 +77,18 @@ export function useProviders(chunkDelayMs = 0): Providers {
   return providers;
 }
 
-/** Options that point every provider at its simulator. */
+/**
+ * Options that point every provider at its simulator, with the leak detector's scanning listeners
+ * added to the test's own `on` (so every event is built and scanned).
+ */
 export function simulatorOptions(
   providers: Providers,
   extra: LoadBalancerOptions = {},
 ): LoadBalancerOptions {
+  const own = extra.on === undefined ? [] : Array.isArray(extra.on) ? extra.on : [extra.on];
   return {
     ...extra,
+    on: [...own, scanningListeners],
     providers: {
       openai: { baseURL: providers.openai.url },
       anthropic: { baseURL: providers.anthropic.url },

@@ -1,3 +1,4 @@
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { configLimits } from '../../lib/config/limits.js';
 import { checkConfig } from '../../lib/config/normalize.js';
@@ -57,10 +58,112 @@ describe('validateConfig', () => {
       validateConfig({ mode: 'single', options: [{ provider: 'openai', weight: 0 }] }).valid,
     ).toBe(true);
   });
+});
 
-  it('exports the JSON Schema for use elsewhere', () => {
-    expect(configSchema.$schema).toContain('draft-07');
-    expect(Object.keys(configSchema.definitions)).toContain('option');
+describe('the exported configSchema', () => {
+  // A fresh strict Ajv, as a consumer would use it: the schema must compile on its own (no
+  // keyword or format the library's own instance adds).
+  const validate = new Ajv({ strict: true, allErrors: true }).compile(configSchema);
+
+  /** Nests `leaf` under `depth` single-strategy nodes. */
+  function nested(depth: number, leaf: object): object {
+    let node = leaf;
+    for (let level = 0; level < depth; level++) {
+      node = { strategy: { mode: 'single' }, targets: [node] };
+    }
+    return node;
+  }
+
+  const azure = {
+    provider: 'azure-openai',
+    api_key: 'k',
+    resource_name: 'contoso-east',
+    deployment_id: 'gpt-4o',
+    api_version: '2024-10-21',
+  };
+
+  const valid: Record<string, unknown> = {
+    'Format 1 loadbalance (the seed)': {
+      mode: 'loadbalance',
+      options: [
+        { provider: 'openai', apiKey: 'k', weight: 0.5 },
+        { provider: 'anthropic', apiKey: 'k', weight: 0.5 },
+      ],
+    },
+    'Format 1 fallback with retry and virtual keys': {
+      mode: 'fallback',
+      retry: { attempts: 2, on_status_codes: [429, 503] },
+      options: [{ virtualKey: 'openai-prod' }, { virtual_key: 'anthropic-prod' }],
+    },
+    'Format 2 single target': { provider: 'openai', api_key: 'k', override_params: { model: 'x' } },
+    'Format 2 nested with Azure and virtual keys': {
+      strategy: { mode: 'fallback', on_status_codes: [500] },
+      targets: [
+        {
+          strategy: { mode: 'loadbalance' },
+          weight: 0.7,
+          targets: [
+            { virtual_key: 'openai-prod', weight: 1 },
+            { ...azure, weight: 2, retry: { attempts: 1, use_retry_after_header: true } },
+          ],
+        },
+        { provider: 'anthropic', apiKey: 'k', request_timeout: 5000 },
+      ],
+    },
+    'Format 2 at the deepest allowed nesting': nested(configLimits.maxDepth, {
+      provider: 'openai',
+      api_key: 'k',
+    }),
+  };
+
+  const invalid: Record<string, unknown> = {
+    'an unknown provider': { provider: 'opnai', api_key: 'k' },
+    'a negative weight in Format 1': {
+      mode: 'loadbalance',
+      options: [{ provider: 'openai', weight: -1 }],
+    },
+    'Format 1 without options': { mode: 'single' },
+    'Format 1 with an empty options list': { mode: 'single', options: [] },
+    'an unknown field': { provider: 'openai', api_key: 'k', apikey: 'k' },
+    'a strategy without mode': { strategy: {}, targets: [{ provider: 'openai' }] },
+    'an unknown mode': { strategy: { mode: 'roundrobin' }, targets: [{ provider: 'openai' }] },
+    'an Azure resource name that is not a host label': { ...azure, resource_name: 'evil.com/x' },
+    'a virtual key with a slash': { virtual_key: '../openai' },
+    'a retry with too many attempts': {
+      provider: 'openai',
+      retry: { attempts: configLimits.maxRetryAttempts + 1 },
+    },
+    'a status code out of range': {
+      strategy: { mode: 'fallback', on_status_codes: [700] },
+      targets: [{ provider: 'openai' }],
+    },
+    '__proto__ in override_params': JSON.parse(
+      '{"provider":"openai","override_params":{"__proto__":{"polluted":true}}}',
+    ),
+    'nesting deeper than allowed': nested(configLimits.maxDepth + 1, { provider: 'openai' }),
+    'an invalid nested target': {
+      strategy: { mode: 'loadbalance' },
+      targets: [{ strategy: { mode: 'single' }, targets: [{ provider: 'openai', weight: 'x' }] }],
+    },
+    'not an object': ['openai'],
+  };
+
+  for (const [name, config] of Object.entries(valid)) {
+    it(`accepts ${name}`, () => {
+      expect(validate(config), JSON.stringify(validate.errors)).toBe(true);
+    });
+  }
+
+  for (const [name, config] of Object.entries(invalid)) {
+    it(`rejects ${name}`, () => {
+      expect(validate(config)).toBe(false);
+      expect(validate.errors?.length).toBeGreaterThan(0);
+    });
+  }
+
+  it('points at the offending value', () => {
+    validate({ mode: 'loadbalance', options: [{ provider: 'openai' }, { provider: 'x' }] });
+    expect(validate.errors?.map((error) => error.instancePath)).toContain('/options/1/provider');
   });
 });
 
