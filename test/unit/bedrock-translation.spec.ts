@@ -848,7 +848,9 @@ const textFrames = [
 function deltas(chunks: Translated['chunks']): Params[] {
   return chunks
     .filter((chunk): chunk is Record<string, unknown> => chunk !== '[DONE]')
-    .flatMap((chunk) => ((chunk.choices as Params[] | undefined) ?? []).map((choice) => choice.delta as Params));
+    .flatMap((chunk) =>
+      ((chunk.choices as Params[] | undefined) ?? []).map((choice) => choice.delta as Params),
+    );
 }
 
 function contentOf(chunks: Translated['chunks']): string {
