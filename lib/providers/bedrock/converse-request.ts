@@ -49,7 +49,9 @@ const imageFormats: Record<string, string> = {
  *   Converse requires a `toolConfig`; then the tools are sent without a `toolChoice` and the model
  *   may still call one. A conversation with tool calls and no `tools` gets a `toolConfig` with a
  *   permissive spec for each tool name it uses, for the same reason.
- * - `response_format` `json_schema` / `json_object` -> a forced `structured_output` tool.
+ * - `response_format` `json_schema` / `json_object` -> a forced `structured_output` tool
+ *   (`toolChoice: {tool}`; Bedrock honours `any` and `tool` choices on the models that support
+ *   them, Anthropic Claude 3+, Mistral Large and Amazon Nova among them, and answers 400 on others).
  *
  * Throws ERR_PARAMS_INVALID, naming the offending path, for what Converse cannot take (an image
  * by http URL, an image type other than png, jpeg, gif or webp, an empty message...).
