@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LoadBalancerError } from '../../lib/errors.js';
 import {
@@ -128,6 +129,33 @@ describe('Bedrock target values', () => {
     expect(new RegExp(bedrockPatterns.modelId).test('x..y')).toBe(false);
   });
 
+  it('exports patterns a JSON Schema validator (unicode RegExp) takes as they are', () => {
+    const region = new RegExp(bedrockPatterns.region, 'u');
+    const modelId = new RegExp(bedrockPatterns.modelId, 'u');
+    expect([region.test('us-gov-east-1'), region.test('us-east-1x')]).toEqual([true, false]);
+    expect([modelId.test(model), modelId.test('a..b')]).toEqual([true, false]);
+  });
+
+  it('keeps every accepted model id in one path segment that reads back as the id', () => {
+    const chars = fc.constantFrom(...'aZ09._:/-%?#\\ é'.split(''));
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 24 }), (letters) => {
+        const id = letters.join('');
+        if (!isBedrockModelId(id)) {
+          expect(() => bedrockConversePath(id, false)).toThrow(LoadBalancerError);
+          return;
+        }
+        const path = bedrockConversePath(id, false);
+        const url = new URL(`https://bedrock-runtime.us-east-1.amazonaws.com${path}`);
+        expect(url.pathname).toBe(path);
+        const segments = url.pathname.split('/');
+        expect(segments).toHaveLength(4);
+        expect(decodeURIComponent(segments[2] as string)).toBe(id);
+      }),
+      { numRuns: 500, seed: 20261201 },
+    );
+  });
+
   it('percent-encodes the model id into one path segment', () => {
     expect(encodeBedrockModelId(model)).toBe('anthropic.claude-3-5-haiku-20241022-v1%3A0');
     expect(bedrockConversePath(model, false)).toBe(
@@ -231,7 +259,7 @@ describe('toConverseRequest', () => {
       converse({
         messages: [{ role: 'user', content: 'Hi' }],
         max_completion_tokens: 5,
-        stop: ['a', 'b'],
+        stop: ['a', '', 'b'],
         temperature: -1,
       }).inferenceConfig,
     ).toEqual({ maxTokens: 5, temperature: 0, stopSequences: ['a', 'b'] });
@@ -1176,6 +1204,17 @@ describe('signBedrockRequest against the Bedrock simulator', () => {
       finish_reason: 'stop',
     });
     expect(chat.usage).toMatchObject({ prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 });
+  });
+
+  it('signs the encoded path of an ARN (the simulator verifies it, then does not know the model)', async () => {
+    const arn =
+      'arn:aws:bedrock:eu-central-1:123456789012:inference-profile/eu.anthropic.claude-3-5-haiku-20241022-v1:0';
+    const answer = await signedCall(
+      { messages: [{ role: 'user', content: 'Hi' }] },
+      { modelId: arn },
+    );
+    expect(answer.status).toBe(400);
+    expect(answer.headers['x-amzn-errortype']).toMatch(/^ValidationException:/);
   });
 
   it('signs the encoded path of an inference profile id', async () => {

@@ -50,8 +50,8 @@ const imageFormats: Record<string, string> = {
  *   may still call one. A conversation with tool calls and no `tools` gets a `toolConfig` with a
  *   permissive spec for each tool name it uses, for the same reason.
  * - `response_format` `json_schema` / `json_object` -> a forced `structured_output` tool
- *   (`toolChoice: {tool}`; Bedrock honours `any` and `tool` choices on the models that support
- *   them, Anthropic Claude 3+, Mistral Large and Amazon Nova among them, and answers 400 on others).
+ *   (`toolChoice: {tool}`; Bedrock takes `any` and `tool` choices only for the models that
+ *   support them, such as Anthropic Claude 3 and later, and answers 400 for the others).
  *
  * Throws ERR_PARAMS_INVALID, naming the offending path, for what Converse cannot take (an image
  * by http URL, an image type other than png, jpeg, gif or webp, an empty message...).
@@ -104,8 +104,9 @@ function inferenceConfigOf(params: Params): Params {
 
 function stopSequencesOf(stop: unknown): string[] | undefined {
   if (typeof stop === 'string' && stop !== '') return [stop];
-  if (Array.isArray(stop) && stop.length > 0) return stop.map(String);
-  return undefined;
+  if (!Array.isArray(stop)) return undefined;
+  const sequences = stop.map(String).filter((sequence) => sequence !== '');
+  return sequences.length > 0 ? sequences : undefined;
 }
 
 function translateMessages(messages: unknown[]): { system: Block[]; turns: ConverseMessage[] } {
