@@ -110,7 +110,8 @@ describe('the built package', () => {
     expect(cjs.validateConfig({ provider: 'openai' }).valid).toBe(true);
   });
 
-  it('type-checks for CommonJS and ESM consumers', () => {
+  // A whole tsc run: far slower than a unit test on a busy machine.
+  it('type-checks for CommonJS and ESM consumers', { timeout: 90_000 }, () => {
     const tsc = `${root}/node_modules/typescript/bin/tsc`;
     expect(() => run([tsc, '-p', 'test/external/tsconfig.json'])).not.toThrow();
     // A whole tsc run: slow on a loaded machine, so it gets more than the suite's 20 s.
