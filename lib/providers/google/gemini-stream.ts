@@ -56,6 +56,7 @@ export class GeminiToOpenAIStream extends Transform implements StreamTranslator 
   #usage: unknown;
   readonly #candidates = new Map<number, CandidateState>();
   #ended = false;
+  #flushing = false;
 
   constructor(shape: StreamShape, options: GeminiStreamOptions) {
     super();
@@ -73,6 +74,8 @@ export class GeminiToOpenAIStream extends Transform implements StreamTranslator 
   }
 
   override _flush(callback: TransformCallback): void {
+    // A last frame without its blank line is dispatched; one cut short is an interruption.
+    this.#flushing = true;
     if (!this.#ended) this.#parser.feed(`${this.#decoder.end()}\n\n`);
     if (!this.#ended) this.#finish();
     callback();
@@ -84,11 +87,16 @@ export class GeminiToOpenAIStream extends Transform implements StreamTranslator 
     try {
       frame = JSON.parse(event.data);
     } catch {
+      const code = this.#flushing
+        ? 'ERR_UPSTREAM_STREAM_INTERRUPTED'
+        : 'ERR_UPSTREAM_INVALID_RESPONSE';
       this.#fail(
-        'ERR_UPSTREAM_INVALID_RESPONSE',
+        code,
         'api_error',
-        'ERR_UPSTREAM_INVALID_RESPONSE',
-        'Provider google sent a stream event that is not JSON',
+        code,
+        this.#flushing
+          ? 'Provider google ended the stream in the middle of an event'
+          : 'Provider google sent a stream event that is not JSON',
       );
       return;
     }
