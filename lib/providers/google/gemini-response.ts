@@ -67,6 +67,10 @@ export function toolCallIdOf(
   return `call_${digest.slice(0, 24)}`;
 }
 
+function argsOf(call: Record<string, unknown>): Record<string, unknown> {
+  return isRecord(call.args) ? call.args : {};
+}
+
 /**
  * Gemini's `usageMetadata` as OpenAI's `usage`. Prompt tokens include cached ones (as in
  * OpenAI) and the tokens of tool results; completion tokens include the thoughts, reported
@@ -119,7 +123,8 @@ export function translateParts(
       toolCalls.push({
         id: toolCallIdOf(responseId, candidateIndex, index, call),
         type: 'function',
-        function: { name: String(call.name), arguments: JSON.stringify(call.args ?? {}) },
+        // args is a protobuf Struct: anything but an object is no argument list.
+        function: { name: String(call.name), arguments: JSON.stringify(argsOf(call)) },
       });
     }
   }
