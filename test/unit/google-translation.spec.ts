@@ -242,7 +242,7 @@ describe('response_format and schema conversion', () => {
     ).toBeUndefined();
   });
 
-  it('converts a json_schema to responseSchema', () => {
+  it('converts a json_schema to responseSchema, keeping the property order', () => {
     const body = accepted({
       ...ask,
       response_format: {
@@ -259,6 +259,7 @@ describe('response_format and schema conversion', () => {
           celsius: { type: 'NUMBER' },
         },
         required: ['city', 'celsius'],
+        propertyOrdering: ['city', 'celsius'],
       },
     });
   });
@@ -311,10 +312,16 @@ describe('response_format and schema conversion', () => {
       required: ['home'],
     });
     expect(schemaProblem(converted, 'generationConfig.responseSchema')).toBeUndefined();
-    accepted({
+    const body = accepted({
       ...ask,
       response_format: { type: 'json_schema', json_schema: { name: 'person', schema } },
     });
+    const responseSchema = (body.generationConfig as Json).responseSchema as {
+      propertyOrdering: string[];
+      properties: { home: Json };
+    };
+    expect(responseSchema.propertyOrdering).toEqual(Object.keys(schema.properties));
+    expect(responseSchema.properties.home.propertyOrdering).toEqual(['street', 'zip']);
   });
 
   it('refuses what Gemini cannot express, naming the path', () => {

@@ -180,7 +180,9 @@ function responseFormatOf(format: unknown): Params {
   if (format.type !== 'json_schema' || spec === undefined || !isRecord(spec.schema)) {
     throw responseFormatError();
   }
-  const schema = toGeminiSchema(spec.schema, 'response_format.json_schema.schema');
+  const schema = toGeminiSchema(spec.schema, 'response_format.json_schema.schema', {
+    propertyOrdering: true,
+  });
   if (isOpenObject(schema)) {
     // Gemini refuses an OBJECT schema without properties; "any object" is what JSON mode gives.
     return { responseMimeType: 'application/json' };

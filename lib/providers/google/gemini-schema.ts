@@ -87,13 +87,28 @@ const jsonTypes = new Set(['string', 'number', 'integer', 'boolean', 'array', 'o
  * (`response_format.json_schema.schema`, `tools[0].function.parameters`), used in errors.
  * Throws `ERR_PARAMS_INVALID` for what cannot be expressed.
  */
-export function toGeminiSchema(schema: unknown, param: string): Schema {
+export function toGeminiSchema(
+  schema: unknown,
+  param: string,
+  options: SchemaOptions = {},
+): Schema {
   const root = isRecord(schema) ? schema : {};
-  return convert(schema, { root, refs: [] }, param);
+  return convert(schema, { root, refs: [], ordered: options.propertyOrdering === true }, param);
+}
+
+export interface SchemaOptions {
+  /**
+   * Whether every object gets a `propertyOrdering` listing its properties in schema order
+   * (unless it has one). Gemini otherwise orders the properties of its JSON answers as it
+   * likes (alphabetically on 2.0 models), where OpenAI keeps the schema's order, which callers
+   * reading a streamed object field by field rely on. Defaults to `false`.
+   */
+  propertyOrdering?: boolean;
 }
 
 interface Context {
   root: Schema;
+  ordered: boolean;
   /** `$ref`s being inlined, outermost first, to refuse recursive schemas. */
   refs: string[];
 }
@@ -233,6 +248,9 @@ function copyProperties(schema: Schema, out: Schema, context: Context, path: str
   }
   out.properties = properties;
   if (out.type === undefined) out.type = 'OBJECT';
+  if (context.ordered && out.propertyOrdering === undefined && Object.keys(properties).length > 1) {
+    out.propertyOrdering = Object.keys(properties);
+  }
   if (Array.isArray(schema.required)) {
     const required = schema.required.filter(
       (name): name is string => typeof name === 'string' && name in properties,
