@@ -124,6 +124,33 @@ describe('toGenerateContentRequest: messages', () => {
     );
   });
 
+  it('sends a file part given as a data: URL inline, and refuses file ids', () => {
+    const pdf = Buffer.from('%PDF-1.4').toString('base64');
+    const body = accepted({
+      messages: [
+        {
+          role: 'user',
+          content: [
+            {
+              type: 'file',
+              file: { filename: 'a.pdf', file_data: `data:application/pdf;base64,${pdf}` },
+            },
+          ],
+        },
+      ],
+    });
+    expect(body.contents).toEqual([
+      { role: 'user', parts: [{ inlineData: { mimeType: 'application/pdf', data: pdf } }] },
+    ]);
+    refusedAt(
+      () =>
+        toGenerateContentRequest({
+          messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-123' } }] }],
+        }),
+      'params.messages[0].content[0].file.file_data',
+    );
+  });
+
   it('sends input_audio inline and refuses a system message with an image', () => {
     const body = accepted({
       messages: [

@@ -47,7 +47,12 @@ export const maxEmbeddingInputs = 100;
  *   also covers the thoughts), `temperature`, `top_p` -> `topP`, `top_k` -> `topK`, `stop` ->
  *   `stopSequences`, `seed`, `n` -> `candidateCount`;
  * - `response_format` -> `responseMimeType` (+ `responseSchema`);
- * - `tools` -> `functionDeclarations`, `tool_choice` -> `toolConfig.functionCallingConfig`.
+ * - `tools` -> `functionDeclarations`, `tool_choice` -> `toolConfig.functionCallingConfig`
+ *   (`auto` -> `AUTO`, `none` -> `NONE`, `required` -> `ANY`, a named function -> `ANY` with
+ *   `allowedFunctionNames`); without tools, `tool_choice` is dropped;
+ * - content parts: `text`; `image_url`, `input_audio` and `file` (`file_data`) given as base64
+ *   data -> `inlineData`. Image URLs on the web are refused: Gemini's `fileData` reads files
+ *   uploaded to Google's File API, not arbitrary URLs, and fetching them here would be I/O.
  *
  * Dropped: `presence_penalty` and `frequency_penalty` (several Gemini models answer 400 to them),
  * `logit_bias`, `logprobs`, `user`, `parallel_tool_calls` (Gemini has no switch), `stream` and
@@ -286,10 +291,12 @@ function contentPart(part: unknown, path: string): Part {
       return imagePart(part.image_url, path);
     case 'input_audio':
       return audioPart(part.input_audio, path);
+    case 'file':
+      return filePart(part.file, path);
     default:
       throw invalidParam(
         path,
-        `params.${path} has a part type provider google cannot take (text, image_url and input_audio are supported)`,
+        `params.${path} has a part type provider google cannot take (text, image_url, input_audio and file are supported)`,
       );
   }
 }
@@ -310,6 +317,30 @@ function imagePart(imageURL: unknown, path: string): Part {
     throw invalidParam(
       param,
       `params.${param} is ${mimeType}; provider google reads ${[...inlineImageTypes].join(', ')}`,
+    );
+  }
+  return { inlineData: { mimeType, data: dataURL[2] } };
+}
+
+/** Document types Gemini reads inline from an OpenAI `file` part. */
+const inlineFileTypes = new Set(['application/pdf', 'text/plain', ...inlineImageTypes]);
+
+/** An OpenAI `file` part sent as `file_data` (a data: URL); uploaded `file_id`s live at OpenAI only. */
+function filePart(file: unknown, path: string): Part {
+  const param = `${path}.file.file_data`;
+  const data = isRecord(file) ? file.file_data : undefined;
+  const dataURL = typeof data === 'string' ? /^data:([^;,]+);base64,(.*)$/s.exec(data) : null;
+  if (dataURL === null) {
+    throw invalidParam(
+      param,
+      `params.${param} must be a data:...;base64 URL (provider google cannot read OpenAI file ids)`,
+    );
+  }
+  const mimeType = (dataURL[1] as string).toLowerCase();
+  if (!inlineFileTypes.has(mimeType)) {
+    throw invalidParam(
+      param,
+      `params.${param} is ${mimeType}; provider google reads ${[...inlineFileTypes].join(', ')}`,
     );
   }
   return { inlineData: { mimeType, data: dataURL[2] } };
