@@ -385,6 +385,13 @@ describe('response_format and schema conversion', () => {
         `${at}.properties.head.properties.next.$ref`,
       ],
       [{ type: 'array', items: [{ type: 'string' }] }, `${at}.items`],
+      [
+        {
+          type: 'object',
+          properties: { m: { type: 'object', additionalProperties: { type: 'integer' } } },
+        },
+        `${at}.properties.m.additionalProperties`,
+      ],
       [{ type: 'object', allOf: [{ type: 'object' }, { type: 'object' }] }, `${at}.allOf`],
     ];
     for (const [schema, param] of cases)

@@ -16,10 +16,12 @@ import { isRecord } from '../openai-errors.js';
  *   one-value `enum`; a one-element `allOf` is merged into its parent; `examples` becomes
  *   `example` (the first one);
  * - dropped, because they only annotate or because Gemini's output is already closed:
- *   `additionalProperties`, `$schema`, `$id`, `$comment`, `$defs`, `definitions`, `strict`,
- *   `readOnly`, `writeOnly`, `deprecated`, and formats Gemini does not know (`email`, `uri`...);
+ *   `additionalProperties: true | false`, `$schema`, `$id`, `$comment`, `$defs`, `definitions`,
+ *   `strict`, `readOnly`, `writeOnly`, `deprecated`, and formats Gemini does not know (`email`,
+ *   `uri`...);
  * - refused with `ERR_PARAMS_INVALID` naming the keyword's path: anything else (`oneOf`, `not`,
- *   `patternProperties`, `exclusiveMinimum`, `multipleOf`, `uniqueItems`, recursive or external
+ *   `patternProperties`, `additionalProperties` with a value schema (a map), `exclusiveMinimum`,
+ *   `multipleOf`, `uniqueItems`, recursive or external
  *   `$ref`, type arrays with two non-null types, non-string `enum` values, ...).
  */
 
@@ -118,6 +120,13 @@ function convert(schema: unknown, context: Context, path: string): Schema {
   const resolved = resolveRef(schema, context, path);
   if (resolved !== undefined) return resolved;
   const merged = mergeAllOf(schema, path);
+  if (isRecord(merged.additionalProperties)) {
+    // A map (`dict[str, T]`): dropping the value schema would leave an object Gemini refuses.
+    throw schemaError(
+      `${path}.additionalProperties`,
+      'describes a map with a value schema, which Gemini cannot express (only fixed properties)',
+    );
+  }
   for (const key of Object.keys(merged)) {
     if (!handled.has(key) && !dropped.has(key)) {
       throw schemaError(
