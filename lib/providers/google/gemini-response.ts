@@ -239,16 +239,19 @@ export function candidatesOf(answer: Record<string, unknown>): Record<string, un
   return [{ index: 0, finishReason: blocked ? 'SAFETY' : 'OTHER' }];
 }
 
+/** A candidate's `index`, or its position when Gemini leaves the index out. */
 export function candidateIndexOf(candidate: Record<string, unknown>, position: number): number {
   return typeof candidate.index === 'number' ? candidate.index : position;
 }
 
+/** The answer's `responseId`, or an id made from `created` when there is none. */
 export function responseIdOf(answer: Record<string, unknown>, context: AnswerContext): string {
   return typeof answer.responseId === 'string' && answer.responseId !== ''
     ? answer.responseId
     : `chatcmpl-google-${context.created}`;
 }
 
+/** The `modelVersion` that answered, or the model asked for. */
 export function modelOf(answer: Record<string, unknown>, context: AnswerContext): string {
   return typeof answer.modelVersion === 'string' && answer.modelVersion !== ''
     ? answer.modelVersion
