@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type LoadBalancerOptions, portkeyLoadBalancer } from '../../lib/index.js';
-import { idleSocketTimeoutMs } from '../../lib/settings.js';
+import { idleSocketTimeoutMs, resolveSettings } from '../../lib/settings.js';
 import { keys, listen, type RunningServer } from '../helpers/app.js';
 import { recorder } from '../helpers/event-recorder.js';
 import {
@@ -305,6 +305,22 @@ describe('pooled connections the provider closed', () => {
 
   it('are closed by us before common provider keep-alive timeouts', () => {
     // Node's own HTTP servers (and many behind providers' CDNs) close idle connections at 5 s.
+    const settings = resolveSettings({ allowedHosts: ['https://llm.internal.example'] });
+    const guarded = settings.guardedAgents;
+    const agents = [
+      settings.httpAgent,
+      settings.httpsAgent,
+      guarded?.checked.http,
+      guarded?.checked.https,
+      guarded?.exact.http,
+      guarded?.exact.https,
+    ];
+    for (const agent of agents) {
+      const options = (agent as unknown as { options: { keepAlive?: boolean; timeout?: number } })
+        .options;
+      expect(options.keepAlive).toBe(true);
+      expect(options.timeout).toBe(idleSocketTimeoutMs);
+    }
     expect(idleSocketTimeoutMs).toBeLessThan(5_000);
   });
 });
