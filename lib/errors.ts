@@ -43,6 +43,8 @@ export const errorCodes = {
   ERR_UPSTREAM_ERROR: 502,
   /** Every target that could serve the request is ejected by its circuit breaker. */
   ERR_NO_HEALTHY_TARGET: 503,
+  /** Every target that could serve the request is out for its provider's rate limit (429, with the earliest `retry-after`). */
+  ERR_RATE_LIMITED: 429,
   /** A bug in the middleware itself. */
   ERR_INTERNAL: 500,
 } as const;
