@@ -25,7 +25,11 @@ async function connect(): Promise<RedisClient | undefined> {
     await client.ping();
     return client;
   } catch (error) {
-    await client.destroy();
+    try {
+      client.destroy();
+    } catch {
+      // Never connected: nothing to close.
+    }
     const message = `No Redis at ${redisUrl} (${(error as Error).message}).`;
     if (process.env.CI === 'true') {
       throw new Error(`${message} CI=true requires the Redis suites to run.`);
