@@ -40,12 +40,17 @@ export class FailOpenStore {
     private readonly report: (failure: StoreFailure) => void,
   ) {}
 
+  /**
+   * Runs an operation on the shared store, or locally when it fails or rests. `urgent` skips the
+   * rest: ending a probe that may be held in the shared store is worth a try whenever it happens.
+   */
   run<T>(
     operation: StoreOperation,
     onShared: (store: StateStore) => MaybePromise<T>,
     onLocal: (store: MemoryStore) => T,
+    urgent = false,
   ): MaybePromise<T> {
-    if (this.now() < this.#restUntil) return onLocal(this.local);
+    if (!urgent && this.now() < this.#restUntil) return onLocal(this.local);
     let result: MaybePromise<T>;
     try {
       result = onShared(this.shared);
@@ -69,6 +74,29 @@ export class FailOpenStore {
         },
       );
     });
+  }
+
+  /**
+   * The store's optional `init`, not bounded by the timeout (a client may still be connecting)
+   * and not sending the store to rest: it only warms what the operations would load anyway.
+   */
+  init(): void {
+    let result: MaybePromise<void>;
+    try {
+      result = this.shared.init?.();
+    } catch (error) {
+      this.#report('init', error);
+      return;
+    }
+    if (isPromise(result)) result.catch((error: unknown) => this.#report('init', error));
+  }
+
+  #report(operation: StoreOperation, error: unknown): void {
+    try {
+      this.report({ operation, reason: 'error', error: errorLabel(error) });
+    } catch {
+      // Reporting is best effort.
+    }
   }
 
   #fallBack<T>(

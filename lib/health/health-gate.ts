@@ -150,7 +150,7 @@ export class HealthGate {
         this.#fireAndForget(this.#success(target, key, now, probing));
         return;
       case 'failure':
-        return this.#failure(target, key, now, outcome);
+        return this.#failure(target, key, now, outcome, probing);
     }
   }
 
@@ -159,6 +159,7 @@ export class HealthGate {
     key: string,
     now: number,
     outcome: { openForMs?: number; timeoutMs?: number },
+    probing: boolean,
   ): void | Promise<void> {
     const base = this.shared.policyOf(target).failure;
     // A hang is only learnt of at its timeout: a timeout counts in a window at least that long,
@@ -172,6 +173,7 @@ export class HealthGate {
       'recordFailure',
       (store) => store.recordFailure(key, now, policy),
       (local) => local.recordFailure(key, now, policy),
+      probing,
     );
     const keep = (health: TargetHealth) => {
       this.#records.set(key, health);
@@ -193,6 +195,7 @@ export class HealthGate {
       'recordSuccess',
       (store) => store.recordSuccess(key, now, policy),
       (local) => local.recordSuccess(key, now, policy),
+      probing,
     );
     const keep = (health: TargetHealth | undefined) => {
       this.#records.set(key, health);
@@ -207,6 +210,7 @@ export class HealthGate {
       'releaseProbe',
       (store) => store.releaseProbe(key),
       (local) => local.releaseProbe(key),
+      true,
     );
   }
 
@@ -231,13 +235,7 @@ export class SharedHealth {
   ) {
     // The memory store answers synchronously and never fails: the wrapper then only passes through.
     this.store = new FailOpenStore(store, options.timeoutMs, now, options.onStoreFailure);
-    if (typeof store.init === 'function') {
-      this.store.run(
-        'init',
-        (shared) => shared.init?.(),
-        () => undefined,
-      );
-    }
+    this.store.init();
   }
 
   /**
