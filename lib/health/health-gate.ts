@@ -162,11 +162,12 @@ export class HealthGate {
     probing: boolean,
   ): void | Promise<void> {
     const base = this.shared.policyOf(target).failure;
-    // A hang is only learnt of at its timeout: a timeout counts in a window at least that long,
-    // so that hangs longer than the window still add up to an ejection.
+    // A hang is only learnt of at its timeout: a timeout counts in a window long enough to hold
+    // `failureThreshold` timeouts in a row, so that hangs longer than the window still add up.
+    const hangsWindow = (outcome.timeoutMs ?? 0) * Math.max(1, base.failureThreshold);
     const policy: FailurePolicy = {
       ...base,
-      windowMs: Math.max(base.windowMs, outcome.timeoutMs ?? 0),
+      windowMs: Math.max(base.windowMs, hangsWindow),
       openForMs: outcome.openForMs ?? 0,
     };
     const after = this.shared.store.run(
@@ -175,9 +176,12 @@ export class HealthGate {
       (local) => local.recordFailure(key, now, policy),
       probing,
     );
+    const before = this.#records.get(key);
     const keep = (health: TargetHealth) => {
       this.#records.set(key, health);
-      if (health.openUntil > now && health.windowStart === now && health.failures === 0) {
+      // Opened by this very operation (not found open): its state starts at `now`.
+      const opened = health.openUntil > now && health.windowStart === now && health.failures === 0;
+      if (opened && before?.openUntil !== health.openUntil) {
         this.onChange?.({ target, key, state: 'open', until: health.openUntil });
       }
     };
