@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { BoundedCache } from './bounded-cache.js';
 import { type ConfigTree, targetPath } from './config/config-tree.js';
 import { checkConfig, type VirtualKeyTable } from './config/normalize.js';
-import { policyViolation, targetWithoutVirtualKey } from './config/request-policy.js';
+import { deniedConfig, policyViolation, targetWithoutVirtualKey } from './config/request-policy.js';
 import { didYouMean } from './config/suggest.js';
 import type { ConfigProblem } from './config/validate.js';
 import { LoadBalancerError } from './errors.js';
@@ -101,7 +101,10 @@ export class ConfigResolver {
     if (typeof header !== 'string' || header === '') return this.#defaultConfig();
     const cached = this.#headerConfigs.get(header);
     if (cached !== undefined) return cached;
-    const resolved = header.trimStart().startsWith('{')
+    const inline = header.trimStart().startsWith('{');
+    // Refused before it is parsed or validated: under `deny` its content does not matter.
+    if (inline && this.policy === 'deny') throw forbidden(deniedConfig());
+    const resolved = inline
       ? this.#requestConfig(parseHeader(header))
       : this.#namedConfig(header, configHeader);
     this.#headerConfigs.set(header, resolved);
@@ -119,6 +122,8 @@ export class ConfigResolver {
   }
 
   #requestConfig(config: unknown): ResolvedConfig {
+    // Before validation: a refused config must cost nothing, however large or broken it is.
+    if (this.policy === 'deny') throw forbidden(deniedConfig());
     const tree = this.#validated(config, 'config', 400, (raw) => {
       const violation = policyViolation(raw, this.policy);
       if (violation !== undefined) throw forbidden(violation);
@@ -155,7 +160,13 @@ export class ConfigResolver {
   ): ConfigTree {
     const check = checkConfig(config, { root, virtualKeys: this.virtualKeys, beforeResolve });
     if (check.valid) return check.tree;
-    const message = check.problems.map((problem) => problem.message).join('; ');
+    const more =
+      check.omitted > 0
+        ? `; and ${check.omitted} more problems`
+        : check.complete
+          ? ''
+          : '; this config is too large to look for further problems';
+    const message = check.problems.map((problem) => problem.message).join('; ') + more;
     const param = check.problems[0]?.param ?? root;
     if (failure === 'startup') {
       throw new LoadBalancerError('ERR_OPTIONS_INVALID', `Invalid ${root}: ${message}`, { param });

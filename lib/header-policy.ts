@@ -44,3 +44,21 @@ export function isForwardable(name: string): boolean {
   const lower = name.toLowerCase();
   return !neverForwarded.has(lower) && !lower.startsWith('x-portkey-');
 }
+
+// Node's own rules (`_http_common`): a header name is an RFC 7230 token; a value may hold tab,
+// printable ASCII and Latin-1, nothing else. Checked up front so a bad value is an error naming
+// its option instead of a throw while an upstream request is being built.
+const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** The characters of a header value, as a regular expression class body (the schema uses it too). */
+export const headerValueChars = '\\t\\x20-\\x7e\\x80-\\xff';
+const invalidHeaderValueChar = new RegExp(`[^${headerValueChars}]`);
+
+/** Whether Node accepts `name` as a header name. */
+export function isHeaderName(name: string): boolean {
+  return headerNamePattern.test(name);
+}
+
+/** Whether Node accepts `value` as a header value (no CR, LF, NUL, other controls, > U+00FF). */
+export function isHeaderValue(value: string): boolean {
+  return !invalidHeaderValueChar.test(value);
+}

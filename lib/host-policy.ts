@@ -7,8 +7,9 @@ import { LoadBalancerError } from './errors.js';
  * Which custom hosts a request config may send calls to. Entries are exact origins
  * (`https://llm.internal.example:8443`), origins with a wildcard for subdomains
  * (`https://*.example.com`), or regular expressions tested against the origin. Only an exact
- * entry may point at a loopback, private, link-local or metadata address: a wildcard or pattern
- * match must resolve to public addresses only, checked again at connection time.
+ * entry may point at a loopback, private, link-local or metadata address, and only on its own
+ * origin (scheme, host and port): a wildcard or pattern match, or the same host on another port,
+ * must resolve to public addresses only, checked again at connection time.
  */
 export type AllowedHost = string | RegExp;
 
@@ -28,7 +29,8 @@ export type HostMatch = 'explicit' | 'pattern' | undefined;
 export class HostPolicy {
   readonly #rules: OriginRule[] = [];
   readonly #patterns: RegExp[] = [];
-  readonly #explicitHostnames = new Set<string>();
+  /** `URL.origin` of each exact entry: the only origins that may reach internal addresses. */
+  readonly #exactOrigins = new Set<string>();
   /** Host names that passed the address check, until when: DNS is not asked on every request. */
   readonly #checked = new Map<string, number>();
 
@@ -43,7 +45,7 @@ export class HostPolicy {
       }
       const rule = parseRule(String(entry), `allowedHosts[${index}]`);
       this.#rules.push(rule);
-      if (!rule.wildcard) this.#explicitHostnames.add(rule.host);
+      if (!rule.wildcard) this.#exactOrigins.add(new URL(String(entry)).origin);
     });
   }
 
@@ -63,8 +65,13 @@ export class HostPolicy {
     return matched;
   }
 
-  isExplicitHostname(hostname: string): boolean {
-    return this.#explicitHostnames.has(bare(hostname));
+  /**
+   * Whether `origin` (a `URL.origin`) is an exact entry, exempt from the address checks. A host
+   * name alone is not enough: `http://127.0.0.1:8080` listed must not open port 9000 of the same
+   * host, however a pattern or another spelling (`2130706433`, `0x7f.1`, `127.1`) reaches it.
+   */
+  isExactOrigin(origin: string): boolean {
+    return this.#exactOrigins.has(origin);
   }
 
   /**
@@ -72,8 +79,8 @@ export class HostPolicy {
    * unicast. `param` names the config field in the error.
    */
   async checkAddresses(url: URL, param: string): Promise<void> {
+    if (this.isExactOrigin(url.origin)) return;
     const hostname = bare(url.hostname);
-    if (this.isExplicitHostname(hostname)) return;
     if ((this.#checked.get(hostname) ?? 0) > Date.now()) return;
     const addresses = ipaddr.isValid(hostname)
       ? [hostname]
@@ -104,15 +111,16 @@ export class HostPolicy {
   /**
    * A `lookup` for agents that carry request-chosen hosts: the same address check at connection
    * time, so a name that changes its answer after the check (DNS rebinding) is still refused.
+   * A lookup does not see the port, so it cannot tell an exact origin from the same host on
+   * another port: calls to exact origins use agents whose lookup is built with `checked: false`.
    */
-  guardedLookup(): GuardedLookup {
+  guardedLookup(checked = true): GuardedLookup {
     return (hostname, options, callback) => {
-      const explicit = this.isExplicitHostname(hostname);
       this.resolve(hostname).then(
         (addresses) => {
-          const refused = explicit
-            ? undefined
-            : addresses.find((address) => !isPublicAddress(address));
+          const refused = checked
+            ? addresses.find((address) => !isPublicAddress(address))
+            : undefined;
           if (refused !== undefined || addresses.length === 0) {
             const error = Object.assign(
               new Error(`Connection to ${hostname} refused: ${refused ?? 'no address'}`),
@@ -154,10 +162,21 @@ export const systemResolveHost: ResolveHost = async (hostname) =>
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
   let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  if (parsed.kind() === 'ipv6') {
+    const v6 = parsed as ipaddr.IPv6;
+    // IPv4-compatible (`::127.0.0.1`, deprecated but still routed by some stacks) is judged by
+    // its IPv4 address, like IPv4-mapped.
+    if (v6.isIPv4MappedAddress() || isIPv4Compatible(v6)) {
+      const [high = 0, low = 0] = v6.parts.slice(6);
+      parsed = new ipaddr.IPv4([high >> 8, high & 255, low >> 8, low & 255]);
+    }
   }
   return parsed.range() === 'unicast';
+}
+
+/** `::a.b.c.d`: the first 96 bits zero (`::` and `::1` included: they map into 0.0.0.0/8). */
+function isIPv4Compatible(address: ipaddr.IPv6): boolean {
+  return address.parts.slice(0, 6).every((part) => part === 0);
 }
 
 function parseRule(entry: string, option: string): OriginRule {

@@ -6,6 +6,7 @@ import { configLimits } from './config/limits.js';
 import type { ConfigSource, ResolvedConfig } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
 import { HealthGate } from './health/health-gate.js';
+import { tooDeepPath } from './nesting-depth.js';
 import type { UpstreamBase } from './providers/provider.js';
 import { upstreamBaseOf } from './providers/registry.js';
 import { PreparedBody, type PreparedRequest, type ProxyTarget } from './proxy/attempt.js';
@@ -13,6 +14,7 @@ import { type Call, runCall } from './proxy/call.js';
 import { CallEvents } from './proxy/call-events.js';
 import { explainCall } from './proxy/explain.js';
 import { upstreamHeaders } from './proxy/request-headers.js';
+import { SecretForms } from './proxy/secret-scrubber.js';
 import { asLoadBalancerError, sendError } from './proxy/send-error.js';
 import { createUpstreamProxy } from './proxy/upstream-proxy.js';
 import { readJsonBody } from './request-body.js';
@@ -54,13 +56,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
   const proxy = createUpstreamProxy();
   const proxyTargets = new Map<string, ProxyTarget>();
 
-  function handle(
-    req: Request,
-    res: Response,
-    next: NextFunction,
-    route: Route,
-    body: unknown,
-  ): void {
+  function handle(req: Request, res: Response, route: Route, body: unknown): void {
     const events = new CallEvents(settings.events, headerValue(req, traceHeader) ?? randomUUID());
     if (settings.events.has('request')) {
       const params = isObject(body) && isObject(body.params) ? body.params : body;
@@ -72,19 +68,23 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     }
     try {
       if (!isObject(body)) {
-        throw new LoadBalancerError('ERR_BODY_INVALID', 'The request body must be a JSON object', {
-          param: 'body',
-        });
+        const empty = body === undefined ? ': it is empty' : '';
+        throw new LoadBalancerError(
+          'ERR_BODY_INVALID',
+          `The request body must be a JSON object${empty}`,
+          { param: 'body' },
+        );
       }
+      refuseDeepBody(body, route.source);
       const params = route.source === 'body' ? paramsOf(body) : checkedParams(body, 'body');
       const resolved = settings.configs.resolve(req, route.source, body);
       if (isPromise(resolved)) {
         resolved.then(
-          (config) => start(req, res, next, route, params, config, events),
+          (config) => start(req, res, route, params, config, events),
           (error: unknown) => refuse(res, events, error),
         );
       } else {
-        start(req, res, next, route, params, resolved, events);
+        start(req, res, route, params, resolved, events);
       }
     } catch (error) {
       refuse(res, events, error);
@@ -94,7 +94,6 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
   function start(
     req: Request,
     res: Response,
-    next: NextFunction,
     route: Route,
     params: Params,
     config: ResolvedConfig,
@@ -110,7 +109,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
           { param: dryRunHeader },
         );
       }
-      const call = prepareCall(req, res, next, route, params, config, events);
+      const call = prepareCall(req, res, route, params, config, events);
       if (dryRun) {
         explainCall(call, settings).catch((error: unknown) => refuse(res, events, error));
       } else {
@@ -130,7 +129,6 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
   function prepareCall(
     req: Request,
     res: Response,
-    next: NextFunction,
     route: Route,
     params: Params,
     config: ResolvedConfig,
@@ -153,7 +151,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
         }
         return request;
       },
-      proxy: (proxyReq, proxyRes) => proxy(proxyReq, proxyRes, next),
+      proxy,
       health:
         settings.health === undefined
           ? undefined
@@ -194,15 +192,22 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
         bytes.length,
       ),
       body: new PreparedBody(bytes),
+      secrets: secretFormsOf(target),
     };
   }
 
-  /** Request-chosen hosts go through agents that check every address they connect to. */
+  /**
+   * Request-chosen hosts go through agents that check every address they connect to, except an
+   * exact `allowedHosts` origin: the server named it, internal or not.
+   */
   function agentFor(base: UpstreamBase, target: TargetNode, trusted: boolean) {
     const https = base.origin.startsWith('https:');
     const guarded =
       !trusted && target.customHost !== undefined ? settings.guardedAgents : undefined;
-    if (guarded !== undefined) return https ? guarded.https : guarded.http;
+    if (guarded !== undefined) {
+      const agents = settings.hosts.isExactOrigin(base.origin) ? guarded.exact : guarded.checked;
+      return https ? agents.https : agents.http;
+    }
     return https ? settings.httpsAgent : settings.httpAgent;
   }
 
@@ -239,8 +244,18 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       next();
       return;
     }
-    readJsonBody(req, res, settings.bodyLimit, (body) => handle(req, res, next, route, body));
+    readJsonBody(req, res, settings.bodyLimit, (body) => handle(req, res, route, body));
   };
+}
+
+const secretForms = new WeakMap<TargetNode, SecretForms | undefined>();
+
+/** A target's secrets as answers are masked for them; computed once per target. */
+function secretFormsOf(target: TargetNode): SecretForms | undefined {
+  if (secretForms.has(target)) return secretForms.get(target);
+  const forms = SecretForms.of([target.apiKey]);
+  secretForms.set(target, forms);
+  return forms;
 }
 
 function paramsOf(body: Record<string, unknown>): Params {
@@ -256,15 +271,46 @@ function paramsOf(body: Record<string, unknown>): Params {
   return checkedParams(body.params, 'params');
 }
 
+/**
+ * Refuses a body nested deeper than `configLimits.maxNesting` (counted from the body), before
+ * anything copies, validates or serialises it: those recurse and would overflow the stack.
+ */
+function refuseDeepBody(body: Record<string, unknown>, source: ConfigSource): void {
+  const path = tooDeepPath(body, configLimits.maxNesting, source === 'body' ? '' : 'body');
+  if (path === undefined) return;
+  const code = path.startsWith('config')
+    ? 'ERR_CONFIG_INVALID'
+    : path.startsWith('params') || source === 'header'
+      ? 'ERR_PARAMS_INVALID'
+      : 'ERR_BODY_INVALID';
+  throw new LoadBalancerError(
+    code,
+    `${path} nests deeper than the ${configLimits.maxNesting} levels of arrays and objects allowed`,
+    { param: path },
+  );
+}
+
 /** Bounds what params may hold, whichever route they came by. */
 function checkedParams(params: Params, path: string): Params {
   const messages = params.messages;
-  if (Array.isArray(messages) && messages.length > configLimits.maxMessages) {
+  if (!Array.isArray(messages)) return params;
+  if (messages.length > configLimits.maxMessages) {
     throw new LoadBalancerError(
       'ERR_PARAMS_INVALID',
       `${path}.messages has ${messages.length} messages; at most ${configLimits.maxMessages} are accepted`,
       { param: `${path}.messages` },
     );
+  }
+  for (let index = 0; index < messages.length; index++) {
+    const content: unknown = isObject(messages[index]) ? messages[index].content : undefined;
+    if (Array.isArray(content) && content.length > configLimits.maxContentParts) {
+      const param = `${path}.messages[${index}].content`;
+      throw new LoadBalancerError(
+        'ERR_PARAMS_INVALID',
+        `${param} has ${content.length} parts; at most ${configLimits.maxContentParts} are accepted`,
+        { param },
+      );
+    }
   }
   return params;
 }

@@ -44,6 +44,7 @@ export function readJsonBody(
       sendError(res, bodyError(error, bodyLimit));
       return;
     }
+    // An empty body stays undefined, as `null` stays null: both are refused, never sent as `{}`.
     let body: unknown;
     try {
       body = bytes.length === 0 ? undefined : JSON.parse(bytes.toString('utf8'));
@@ -51,7 +52,7 @@ export function readJsonBody(
       sendError(res, invalidJson());
       return;
     }
-    then(body ?? {});
+    then(body);
   });
 }
 

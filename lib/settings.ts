@@ -6,6 +6,7 @@ import { didYouMean } from './config/suggest.js';
 import { ConfigResolver } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
 import { EventSink } from './events.js';
+import { isHeaderName, isHeaderValue } from './header-policy.js';
 import type { StoreFailure } from './health/fail-open-store.js';
 import { type BreakerDefaults, SharedHealth } from './health/health-gate.js';
 import { MemoryStore } from './health/memory-store.js';
@@ -38,8 +39,14 @@ export interface Settings extends CallSettings {
   readonly httpsAgent: HttpsAgent;
   readonly events: EventSink;
   readonly allowDryRun: boolean;
-  /** Agents for request-chosen custom hosts: they check every address they connect to. */
-  readonly guardedAgents: { http: HttpAgent; https: HttpsAgent } | undefined;
+  /**
+   * Agents for request-chosen custom hosts, resolving through `resolveHost`: `checked` ones refuse
+   * every internal address they would connect to, `exact` ones (for exact `allowedHosts`
+   * origins) do not.
+   */
+  readonly guardedAgents: { checked: AgentPair; exact: AgentPair } | undefined;
+  /** The server's `allowedHosts`. */
+  readonly hosts: HostPolicy;
 }
 
 /** The one literal of defaults; `undefined` in the options means "use the default". */
@@ -94,10 +101,23 @@ const policies: readonly RequestConfigPolicy[] = ['allow', 'virtual-keys-only', 
 // and across middleware instances.
 let sharedAgents: { http: HttpAgent; https: HttpsAgent } | undefined;
 
+/**
+ * How long a pooled connection may sit idle before we close it: below the keep-alive timeouts
+ * providers and their CDNs use (Node's own servers close idle connections after 5 s), so that we
+ * close a connection before they do and rarely write a request onto one they are closing.
+ */
+export const idleSocketTimeoutMs = 4_000;
+
+const poolingOptions = {
+  keepAlive: true,
+  scheduling: 'lifo',
+  timeout: idleSocketTimeoutMs,
+} as const;
+
 function keepAliveAgents(): { http: HttpAgent; https: HttpsAgent } {
   sharedAgents ??= {
-    http: new HttpAgent({ keepAlive: true, scheduling: 'lifo' }),
-    https: new HttpsAgent({ keepAlive: true, scheduling: 'lifo' }),
+    http: new HttpAgent(poolingOptions),
+    https: new HttpsAgent(poolingOptions),
   };
   return sharedAgents;
 }
@@ -160,12 +180,22 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   if (typeof bodyLimit !== 'string' && !(Number.isInteger(bodyLimit) && bodyLimit > 0)) {
     throw invalidOption('bodyLimit', "must be a byte count or a size such as '10mb'");
   }
-  for (const name of Object.keys(options.providers ?? {})) {
+  for (const [name, provider] of Object.entries(options.providers ?? {})) {
     if (!providerNames.includes(name as ProviderName)) {
       throw invalidOption(
         `providers.${name}`,
         `is not a provider${didYouMean(name, providerNames)}`,
       );
+    }
+    checkExtraHeaders(`providers.${name}.headers`, provider?.headers);
+  }
+  const anthropicVersion = options.providers?.anthropic?.version;
+  if (anthropicVersion !== undefined && !isSendableValue(anthropicVersion)) {
+    throw invalidOption('providers.anthropic.version', headerValueRule);
+  }
+  for (const [index, name] of (options.forwardHeaders ?? []).entries()) {
+    if (typeof name !== 'string' || !isHeaderName(name)) {
+      throw invalidOption(`forwardHeaders[${index}]`, 'must be a header name, e.g. "x-tenant-id"');
     }
   }
   const allowedHosts = options.allowedHosts ?? [];
@@ -206,16 +236,26 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     httpAgent: options.httpAgent ?? agents.http,
     httpsAgent: options.httpsAgent ?? agents.https,
     guardedAgents: allowedHosts.length === 0 ? undefined : guardedAgents(hosts),
+    hosts,
     events,
     allowDryRun: options.allowDryRun === true,
   };
 }
 
-function guardedAgents(hosts: HostPolicy): { http: HttpAgent; https: HttpsAgent } {
-  const lookup = hosts.guardedLookup() as unknown as LookupFunction;
+interface AgentPair {
+  readonly http: HttpAgent;
+  readonly https: HttpsAgent;
+}
+
+function guardedAgents(hosts: HostPolicy): { checked: AgentPair; exact: AgentPair } {
+  return { checked: agentPair(hosts, true), exact: agentPair(hosts, false) };
+}
+
+function agentPair(hosts: HostPolicy, checked: boolean): AgentPair {
+  const lookup = hosts.guardedLookup(checked) as unknown as LookupFunction;
   return {
-    http: new HttpAgent({ keepAlive: true, scheduling: 'lifo', lookup }),
-    https: new HttpsAgent({ keepAlive: true, scheduling: 'lifo', lookup }),
+    http: new HttpAgent({ ...poolingOptions, lookup }),
+    https: new HttpsAgent({ ...poolingOptions, lookup }),
   };
 }
 
@@ -330,6 +370,23 @@ function breakerDefaults(options: CircuitBreakerOptions): BreakerDefaults {
     ),
     failureStatusCodes: statuses,
   };
+}
+
+/** Headers sent on every call must be sendable: refused here rather than on each request. */
+function checkExtraHeaders(option: string, headers: Record<string, string> | undefined): void {
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (!isHeaderName(name)) {
+      throw invalidOption(`${option}.${name}`, 'is not a valid header name, e.g. "x-team"');
+    }
+    if (!isSendableValue(value)) throw invalidOption(`${option}.${name}`, headerValueRule);
+  }
+}
+
+const headerValueRule =
+  'must be a string without CR, LF, NUL, other control characters or characters above U+00FF';
+
+function isSendableValue(value: unknown): boolean {
+  return typeof value === 'string' && isHeaderValue(value);
 }
 
 function milliseconds(name: string, value: number | undefined, fallback: number): number {

@@ -241,7 +241,10 @@ export interface ProviderOptions {
    * Defaults to the provider's public API (see the README's provider table).
    */
   baseURL?: string;
-  /** Extra headers sent to this provider on every request. Defaults to `{}`. */
+  /**
+   * Extra headers sent to this provider on every request; names and values must be valid HTTP
+   * header names and values (checked at construction). Defaults to `{}`.
+   */
   headers?: Record<string, string>;
 }
 
@@ -341,7 +344,8 @@ export interface LoadBalancerOptions {
   /**
    * Hosts a request config's `custom_host` may name: exact origins, `https://*.example.com`
    * wildcards, or RegExps tested against the origin. Only exact entries may be internal
-   * (loopback, private, link-local, metadata) addresses. Defaults to `[]`: no custom hosts.
+   * (loopback, private, link-local, metadata) addresses, and only on their own origin (scheme,
+   * host and port). Defaults to `[]`: no custom hosts.
    */
   allowedHosts?: (string | RegExp)[];
   /**

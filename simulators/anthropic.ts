@@ -1,3 +1,4 @@
+import { exampleOf } from './schema-example.js';
 import {
   type Exchange,
   isRecord,
@@ -230,15 +231,14 @@ async function answer(exchange: Exchange, body: Record<string, unknown>): Promis
     cache_creation_input_tokens: 2,
   };
   if (body.stream !== true) {
-    const content: Record<string, unknown>[] = [
-      { type: 'text', text: tool ? 'Let me check.' : text },
-    ];
+    const content: Record<string, unknown>[] =
+      tool?.forced === true ? [] : [{ type: 'text', text: tool ? 'Let me check.' : text }];
     if (tool)
       content.push({
         type: 'tool_use',
         id: `toolu_sim_${sequence}`,
-        name: tool,
-        input: { city: 'Paris' },
+        name: tool.name,
+        input: tool.input,
       });
     exchange.json(
       200,
@@ -271,30 +271,43 @@ async function answer(exchange: Exchange, body: Record<string, unknown>): Promis
         usage: { ...usage, output_tokens: 1 },
       },
     }),
-    event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
     event('ping', {}),
   ];
-  for (const word of (tool ? 'Let me check.' : text).split(/(?= )/)) {
+  const textBlock = tool?.forced === true ? undefined : tool ? 'Let me check.' : text;
+  if (textBlock !== undefined) {
     events.push(
-      event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: word } }),
+      event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
     );
+    for (const word of textBlock.split(/(?= )/)) {
+      events.push(
+        event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: word } }),
+      );
+    }
+    events.push(event('content_block_stop', { index: 0 }));
   }
-  events.push(event('content_block_stop', { index: 0 }));
   if (tool) {
+    const index = textBlock === undefined ? 0 : 1;
+    const json = JSON.stringify(tool.input);
+    const half = Math.ceil(json.length / 2);
     events.push(
       event('content_block_start', {
-        index: 1,
-        content_block: { type: 'tool_use', id: `toolu_sim_${sequence}`, name: tool, input: {} },
+        index,
+        content_block: {
+          type: 'tool_use',
+          id: `toolu_sim_${sequence}`,
+          name: tool.name,
+          input: {},
+        },
       }),
       event('content_block_delta', {
-        index: 1,
-        delta: { type: 'input_json_delta', partial_json: '{"city": ' },
+        index,
+        delta: { type: 'input_json_delta', partial_json: json.slice(0, half) },
       }),
       event('content_block_delta', {
-        index: 1,
-        delta: { type: 'input_json_delta', partial_json: '"Paris"}' },
+        index,
+        delta: { type: 'input_json_delta', partial_json: json.slice(half) },
       }),
-      event('content_block_stop', { index: 1 }),
+      event('content_block_stop', { index }),
     );
   }
   events.push(
@@ -307,16 +320,34 @@ async function answer(exchange: Exchange, body: Record<string, unknown>): Promis
   await exchange.sse(events);
 }
 
-/** With tools offered and a plain user turn last, the simulator calls the first tool. */
-function toolToCall(body: Record<string, unknown>): string | undefined {
+interface ToolCall {
+  name: string;
+  input: unknown;
+  /** Whether `tool_choice` forced a tool (`any` or `tool`): then, as in the real API, no text comes first. */
+  forced: boolean;
+}
+
+/**
+ * With tools offered and a plain user turn last, the simulator calls the tool `tool_choice`
+ * names, or else the first one, with an input made from its input schema; `tool_choice: none`
+ * calls none. A forced call (`any`, `tool`) comes without text before it and is made even after a
+ * tool_result; otherwise a tool_result last means the simulator answers in text.
+ */
+function toolToCall(body: Record<string, unknown>): ToolCall | undefined {
   if (!Array.isArray(body.tools) || body.tools.length === 0 || !Array.isArray(body.messages))
     return undefined;
+  const choice = isRecord(body.tool_choice) ? body.tool_choice : { type: 'auto' };
+  if (choice.type === 'none') return undefined;
+  const forced = choice.type === 'any' || choice.type === 'tool';
   const last = body.messages[body.messages.length - 1];
   if (!isRecord(last) || last.role !== 'user') return undefined;
   const hasToolResult =
     Array.isArray(last.content) &&
     last.content.some((block) => isRecord(block) && block.type === 'tool_result');
-  if (hasToolResult) return undefined;
-  const tool = body.tools[0];
-  return isRecord(tool) ? String(tool.name) : undefined;
+  if (hasToolResult && !forced) return undefined;
+  const tools = body.tools.filter(isRecord);
+  const tool =
+    choice.type === 'tool' ? tools.find((candidate) => candidate.name === choice.name) : tools[0];
+  if (tool === undefined) return undefined;
+  return { name: String(tool.name), input: exampleOf(tool.input_schema), forced };
 }

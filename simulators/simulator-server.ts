@@ -17,6 +17,8 @@ export interface RecordedRequest {
   readonly url: string;
   readonly headers: IncomingMessage['headers'];
   readonly rawBody: string;
+  /** The body exactly as received (what a SigV4 signature covers). */
+  readonly rawBytes: Buffer;
   /** The parsed JSON body, or undefined when it was not JSON. */
   readonly body: Record<string, unknown> | undefined;
   /** Resolves when the response to this request has closed (finished, or cut by the client). */
@@ -33,6 +35,8 @@ export type Behaviour =
   | { hang: true }
   | { destroy: true }
   | { delayMs: number }
+  /** A normal answer, changed as described (finish reason, text, a failure mid-stream). */
+  | { answer: AnswerOverrides }
   /** Raw response pieces written one by one (split events, CRLF...); optionally cut after them. */
   | {
       stream: readonly (string | Buffer)[];
@@ -41,14 +45,40 @@ export type Behaviour =
       headers?: Record<string, string>;
     };
 
+/**
+ * Changes to one normal answer. Each simulator documents which it honours (OpenAI and Azure:
+ * `finishReason` and `text`; Gemini and Bedrock: all three; Anthropic: none yet); none of them
+ * skips the checks on the request.
+ */
+export interface AnswerOverrides {
+  /** The provider's own finish reason, e.g. `SAFETY` (Gemini) or `guardrail_intervened` (Bedrock). */
+  finishReason?: string;
+  /** The answer text instead of `Hello from <provider> (<model>)`. */
+  text?: string;
+  /**
+   * Streams only: after `afterEvents` events (default 1), send the provider's in-stream error and
+   * end the stream. `type` is the provider's error name, e.g. `throttlingException` (Bedrock) or
+   * `UNAVAILABLE` (Gemini).
+   */
+  streamError?: { type: string; message?: string; afterEvents?: number };
+}
+
 /** What a provider's handler sees and uses to answer. */
 export interface Exchange {
   readonly request: RecordedRequest;
   readonly res: ServerResponse;
   readonly url: URL;
+  /** The scripted changes to this answer, if the test asked for any. */
+  readonly overrides: AnswerOverrides | undefined;
   json(status: number, body: unknown, headers?: Record<string, string>): void;
   /** Writes server-sent events one by one, pausing `chunkDelayMs` between them. */
   sse(events: readonly string[]): Promise<void>;
+  /** Writes a 200 stream of the given type piece by piece, pausing `chunkDelayMs` between. */
+  stream(
+    contentType: string,
+    pieces: readonly (string | Uint8Array)[],
+    headers?: Record<string, string>,
+  ): Promise<void>;
 }
 
 export type Handler = (exchange: Exchange) => void | Promise<void>;
@@ -95,13 +125,15 @@ export async function startSimulator(
     (res as unknown as Record<symbol, boolean>)[simulatorResponse] = true;
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const rawBody = Buffer.concat(chunks).toString('utf8');
+    const rawBytes = Buffer.concat(chunks);
+    const rawBody = rawBytes.toString('utf8');
     let closedResolve: () => void = () => {};
     const record: RecordedRequest = {
       method: req.method ?? '',
       url: req.url ?? '',
       headers: req.headers,
       rawBody,
+      rawBytes,
       body: parseObject(rawBody),
       closed: new Promise<void>((resolve) => {
         closedResolve = resolve;
@@ -116,7 +148,9 @@ export async function startSimulator(
     });
     requests.push(record);
     const behaviour = scripted.shift();
-    if (behaviour !== undefined) {
+    let overrides: AnswerOverrides | undefined;
+    if (behaviour !== undefined && 'answer' in behaviour) overrides = behaviour.answer;
+    else if (behaviour !== undefined) {
       if ('hang' in behaviour) return;
       if ('destroy' in behaviour) {
         req.socket.destroy();
@@ -139,8 +173,22 @@ export async function startSimulator(
         request: record,
         res,
         url,
+        overrides,
         json: (status, body, headers) => sendJson(res, status, body, headers),
-        sse: (events) => writeEvents(res, events, options.chunkDelayMs ?? 0),
+        sse: (events) =>
+          writeStream(
+            res,
+            { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+            events,
+            options.chunkDelayMs ?? 0,
+          ),
+        stream: (contentType, pieces, headers) =>
+          writeStream(
+            res,
+            { ...headers, 'content-type': contentType },
+            pieces,
+            options.chunkDelayMs ?? 0,
+          ),
       });
     } catch (error) {
       if (!res.headersSent) sendJson(res, 500, { error: { message: String(error) } });
@@ -192,12 +240,13 @@ function sendJson(
   res.end(payload);
 }
 
-async function writeEvents(
+async function writeStream(
   res: ServerResponse,
-  events: readonly string[],
+  headers: Record<string, string>,
+  events: readonly (string | Uint8Array)[],
   delayMs: number,
 ): Promise<void> {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.writeHead(200, headers);
   for (const [index, event] of events.entries()) {
     if (res.destroyed) return;
     if (index > 0 && delayMs > 0) await sleep(delayMs);
@@ -238,6 +287,15 @@ function parseObject(text: string): Record<string, unknown> | undefined {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A percent-decoded path or segment, or undefined when its escapes are malformed. */
+export function decodedPath(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

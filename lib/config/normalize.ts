@@ -9,6 +9,7 @@ import {
   type RetryPolicy,
   type TargetNode,
 } from './config-tree.js';
+import { configLimits } from './limits.js';
 import { snakeCase } from './schema.js';
 import { didYouMean } from './suggest.js';
 import { type ConfigProblem, schemaProblems } from './validate.js';
@@ -68,10 +69,20 @@ interface Resolution {
   readonly virtualKeys: VirtualKeyTable | undefined;
 }
 
-/** The result of checking a config: the tree when valid, every problem otherwise. */
+/**
+ * The result of checking a config: the tree when valid, otherwise the first problems (at most
+ * `configLimits.maxReportedProblems`) and how many more were found.
+ */
 export type ConfigCheck =
-  | { valid: true; tree: ConfigTree; problems: [] }
-  | { valid: false; tree: undefined; problems: ConfigProblem[] };
+  | { valid: true; tree: ConfigTree; problems: []; omitted: 0; complete: true }
+  | {
+      valid: false;
+      tree: undefined;
+      problems: ConfigProblem[];
+      omitted: number;
+      /** False when only the first problem was looked for (a config of many nodes). */
+      complete: boolean;
+    };
 
 /**
  * Validates a config of either format against the schema and the rules the schema cannot state,
@@ -79,18 +90,30 @@ export type ConfigCheck =
  */
 export function checkConfig(config: unknown, context: CheckContext = {}): ConfigCheck {
   const root = context.root ?? 'config';
-  const problems = schemaProblems(config, root);
-  if (problems.length > 0) return { valid: false, tree: undefined, problems };
+  const schema = schemaProblems(config, root);
+  if (schema.problems.length > 0) {
+    return { valid: false, tree: undefined, ...schema };
+  }
   context.beforeResolve?.(config);
+  const problems: ConfigProblem[] = [];
   const raw = config as RawNode;
   const isV1 = 'options' in raw || 'mode' in raw;
   const resolution: Resolution = { problems, virtualKeys: context.virtualKeys };
   const rootNode = isV1
     ? resolveV1(raw, root, resolution)
     : resolveV2(raw, root, nothingInherited, resolution);
-  if (problems.length > 0) return { valid: false, tree: undefined, problems };
+  if (problems.length > 0) {
+    const shown = problems.slice(0, configLimits.maxReportedProblems);
+    return {
+      valid: false,
+      tree: undefined,
+      problems: shown,
+      omitted: problems.length - shown.length,
+      complete: true,
+    };
+  }
   const tree = { format: isV1 ? 'v1' : 'v2', root: rootNode, targets: leavesOf(rootNode) } as const;
-  return { valid: true, tree, problems: [] };
+  return { valid: true, tree, problems: [], omitted: 0, complete: true };
 }
 
 function leavesOf(node: ConfigNode): TargetNode[] {
@@ -410,8 +433,13 @@ function mergeParams(base: Params | undefined, own: Params | undefined): Params 
 /** The outcome of {@link validateConfig}. */
 export interface ConfigValidationResult {
   valid: boolean;
-  /** Every problem found; empty when valid. */
+  /**
+   * The first problems found (at most 10); empty when valid. In a config of more than 256 nodes
+   * only the first schema problem is looked for.
+   */
   errors: ConfigProblem[];
+  /** How many more problems were found but not described in `errors` (not deduplicated). */
+  omitted: number;
 }
 
 /**
@@ -424,8 +452,8 @@ export function validateConfig(
 ): ConfigValidationResult {
   const virtualKeys =
     options.virtualKeys === undefined ? undefined : resolveVirtualKeys(options.virtualKeys);
-  const { valid, problems } = checkConfig(config, { virtualKeys });
-  return { valid, errors: problems };
+  const { valid, problems, omitted } = checkConfig(config, { virtualKeys });
+  return { valid, errors: problems, omitted };
 }
 
 /**

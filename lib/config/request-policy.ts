@@ -26,14 +26,17 @@ export function policyViolation(
   root = 'config',
 ): ConfigProblem | undefined {
   if (policy === 'allow') return undefined;
-  if (policy === 'deny') {
-    return {
-      param: root,
-      message:
-        'This server accepts no configs in requests: send the name of a server config (x-portkey-config: <name>) or none',
-    };
-  }
+  if (policy === 'deny') return deniedConfig(root);
   return serverOnlyField(raw as Record<string, unknown>, root);
+}
+
+/** Why `deny` refuses a request config, whatever it holds. */
+export function deniedConfig(root = 'config'): ConfigProblem {
+  return {
+    param: root,
+    message:
+      'This server accepts no configs in requests: send the name of a server config (x-portkey-config: <name>) or none',
+  };
 }
 
 function serverOnlyField(node: Record<string, unknown>, path: string): ConfigProblem | undefined {

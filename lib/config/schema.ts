@@ -1,3 +1,4 @@
+import { headerValueChars } from '../header-policy.js';
 import { configLimits } from './limits.js';
 
 /**
@@ -16,7 +17,20 @@ const statusCodesSchema = {
   maxItems: 64,
   items: { type: 'integer', minimum: 100, maximum: 599 },
 };
-const secretSchema = { type: 'string', minLength: 1, maxLength: configLimits.maxStringLength };
+/**
+ * What Node accepts in a header value: tab, printable ASCII and Latin-1. Fields sent as headers
+ * carry it, so a CR, LF or NUL is a 400 naming the field instead of a throw while the upstream
+ * request is built (or a header injected into it).
+ */
+export const headerValuePattern = `^[${headerValueChars}]*$`;
+
+const secretSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: configLimits.maxStringLength,
+  pattern: headerValuePattern,
+};
+const headerValueSchema = { type: 'string', maxLength: 256, pattern: headerValuePattern };
 const weightSchema = { type: 'number', minimum: 0, maximum: configLimits.maxWeight };
 const overrideParamsSchema = {
   type: 'object',
@@ -64,8 +78,8 @@ const targetFields: Record<string, object> = {
   resourceName: { type: 'string', pattern: azurePatterns.resourceName },
   deploymentId: { type: 'string', pattern: azurePatterns.deploymentId },
   apiVersion: { type: 'string', pattern: azurePatterns.apiVersion },
-  openaiOrganization: { type: 'string', maxLength: 256 },
-  openaiProject: { type: 'string', maxLength: 256 },
+  openaiOrganization: headerValueSchema,
+  openaiProject: headerValueSchema,
   overrideParams: overrideParamsSchema,
   virtualKey: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
   customHost: { type: 'string', minLength: 1, maxLength: 2048 },

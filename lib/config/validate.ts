@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
+import { tooDeepPath } from '../nesting-depth.js';
 import { configLimits } from './limits.js';
-import { configSchema, knownConfigFields } from './schema.js';
+import { configSchema, headerValuePattern, knownConfigFields } from './schema.js';
 import { didYouMean } from './suggest.js';
 
 /** One problem found in a config: where, and what is wrong. */
@@ -12,21 +13,126 @@ export interface ConfigProblem {
 }
 
 // verbose: errors carry the offending value, so an enum error can say what it got.
-const ajv = new Ajv({ strict: true, allErrors: true, verbose: true });
-const validateSchema = ajv.compile(configSchema);
+// Two validators: the first stops at the first error (every config goes through it); the second
+// finds every error, and runs only on invalid configs small enough for that to stay cheap.
+const validateFirst = new Ajv({ strict: true, verbose: true }).compile(configSchema);
+const validateAll = new Ajv({ strict: true, allErrors: true, verbose: true }).compile(configSchema);
 
-/** Problems the JSON Schema finds in `config`, rooted at `root` (`config` by default). */
-export function schemaProblems(config: unknown, root = 'config'): ConfigProblem[] {
-  if (validateSchema(config)) return [];
+/** The first problems found (at most `configLimits.maxReportedProblems`) and how many more. */
+export interface ProblemList {
+  problems: ConfigProblem[];
+  /** Problems found but not described. */
+  omitted: number;
+  /** False when the config was too large to look for every problem: only the first is known. */
+  complete: boolean;
+}
+
+/**
+ * Problems the JSON Schema finds in `config`, rooted at `root` (`config` by default). Input too
+ * deep or too wide for the schema's bounds is refused before ajv sees it: with `allErrors`, ajv
+ * checks every element of an over-long array and copies its growing error list at each failing
+ * `$ref` (one per target), so 20,000 bad targets cost seconds. Only the first problems are
+ * described (each may compute a "did you mean"); the rest are only counted.
+ */
+export function schemaProblems(config: unknown, root = 'config'): ProblemList {
+  const size = { nodes: 0 };
+  const bound = boundProblem(config, root, size);
+  if (bound !== undefined) return { problems: [bound], omitted: 0, complete: true };
+  if (validateFirst(config)) return { problems: [], omitted: 0, complete: true };
+  // Even within the bounds, allErrors costs about 5 us per error: a 10 MB config of bad targets
+  // would still stall the event loop for a second or more. Large configs get their first error.
+  const complete = size.nodes <= configLimits.maxNodesFullyChecked;
+  const errors = complete && !validateAll(config) ? validateAll.errors : validateFirst.errors;
   const problems: ConfigProblem[] = [];
   const seen = new Set<string>();
-  for (const error of validateSchema.errors ?? []) {
+  let omitted = 0;
+  for (const error of errors ?? []) {
+    if (silentKeywords.has(error.keyword)) continue;
+    if (problems.length === configLimits.maxReportedProblems) {
+      omitted++;
+      continue;
+    }
     const problem = describe(error, root);
     if (problem === undefined || seen.has(problem.message)) continue;
     seen.add(problem.message);
     problems.push(problem);
   }
-  return problems;
+  return { problems, omitted, complete };
+}
+
+/** Keywords whose errors only repeat what a nested error says. */
+const silentKeywords = new Set(['if', 'propertyNames']);
+
+/**
+ * The first way `config` exceeds the bounds that keep schema validation linear in its size: the
+ * size of each node (its `options` or `targets`, its fields, the fields of its objects such as
+ * `override_params`), then nesting depth.
+ */
+function boundProblem(
+  config: unknown,
+  root: string,
+  size: { nodes: number },
+): ConfigProblem | undefined {
+  const oversized = oversizedNode(config, root, 0, size);
+  if (oversized !== undefined) return oversized;
+  const deep = tooDeepPath(config, configLimits.maxNesting, root);
+  if (deep === undefined) return undefined;
+  return {
+    param: deep,
+    message: `${deep} nests deeper than the ${configLimits.maxNesting} levels of arrays and objects allowed`,
+  };
+}
+
+/**
+ * Walks `options` and `targets` down the tree, no deeper than the schema itself goes (it reports
+ * `targets` below `maxDepth` without looking inside), counting the nodes in `size`.
+ */
+function oversizedNode(
+  node: unknown,
+  path: string,
+  depth: number,
+  size: { nodes: number },
+): ConfigProblem | undefined {
+  if (!isRecord(node) || depth > configLimits.maxDepth) return undefined;
+  size.nodes++;
+  if (hasMoreKeysThan(node, configLimits.maxNodeFields)) return tooManyFields(path);
+  for (const key in node) {
+    const value = node[key];
+    if (!isRecord(value)) continue;
+    if (hasMoreKeysThan(value, configLimits.maxNodeFields)) return tooManyFields(`${path}.${key}`);
+  }
+  for (const list of ['options', 'targets']) {
+    const children = node[list];
+    if (!Array.isArray(children)) continue;
+    if (children.length > configLimits.maxTargets) {
+      return {
+        param: `${path}.${list}`,
+        message: `${path}.${list} has ${children.length} entries; at most ${configLimits.maxTargets} are allowed`,
+      };
+    }
+    for (let index = 0; index < children.length; index++) {
+      const problem = oversizedNode(children[index], `${path}.${list}[${index}]`, depth + 1, size);
+      if (problem !== undefined) return problem;
+    }
+  }
+  return undefined;
+}
+
+function tooManyFields(path: string): ConfigProblem {
+  return { param: path, message: `${path} has more than ${configLimits.maxNodeFields} fields` };
+}
+
+/** Counts no further than `limit`: a huge object costs no more than a small one. */
+function hasMoreKeysThan(record: Record<string, unknown>, limit: number): boolean {
+  let count = 0;
+  for (const _key in record) {
+    if (++count > limit) return true;
+  }
+  return false;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** `/options/1/weight` -> `config.options[1].weight`. */
@@ -44,11 +150,6 @@ function describe(error: ErrorObject, root: string): ConfigProblem | undefined {
   const path = toParamPath(error.instancePath, root);
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
-    case 'if':
-      return undefined;
-    case 'propertyNames':
-      // The nested `not` error names the key; this one only repeats it.
-      return undefined;
     case 'not': {
       const key = error.propertyName ?? '';
       return { param: `${path}.${key}`, message: `${path}.${key} is a forbidden key` };
@@ -80,6 +181,12 @@ function describe(error: ErrorObject, root: string): ConfigProblem | undefined {
       };
     }
     case 'pattern':
+      if (params.pattern === headerValuePattern) {
+        return {
+          param: path,
+          message: `${path} contains a character not allowed in an HTTP header value (a control character other than tab, or one above U+00FF)`,
+        };
+      }
       return {
         param: path,
         message: `${path} contains characters that are not allowed (it must match ${String(params.pattern)})`,

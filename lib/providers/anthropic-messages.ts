@@ -13,12 +13,16 @@ interface AnthropicMessage {
   content: Block[];
 }
 
-/** OpenAI fields with an Anthropic equivalent; everything else is dropped (Anthropic 400s on unknown fields). */
+/** What a translation supplies when the OpenAI request leaves it out. */
 export interface TranslationDefaults {
+  /** `max_tokens`, which Anthropic requires and OpenAI does not. */
   maxTokens: number;
 }
 
-/** An OpenAI chat request as a Messages API request. */
+/**
+ * An OpenAI chat request as a Messages API request. OpenAI fields with an Anthropic equivalent
+ * are mapped; everything else is dropped (Anthropic answers 400 to unknown fields).
+ */
 export function toMessagesRequest(params: Params, defaults: TranslationDefaults): Params {
   const messages = params.messages;
   if (!Array.isArray(messages) || messages.length === 0) {
@@ -40,7 +44,63 @@ export function toMessagesRequest(params: Params, defaults: TranslationDefaults)
   if (tools !== undefined) request.tools = tools;
   const toolChoice = toolChoiceOf(params.tool_choice, params.parallel_tool_calls);
   if (toolChoice !== undefined) request.tool_choice = toolChoice;
+  const structured = structuredOutputTool(params.response_format);
+  if (structured !== undefined) {
+    request.tools = [...(tools ?? []), structured];
+    request.tool_choice = structuredToolChoice(toolChoice, tools !== undefined);
+  }
   return request;
+}
+
+/**
+ * The tool that carries structured output. Anthropic has no `response_format`; a tool whose
+ * input schema is the requested JSON schema, forced, makes the model answer with exactly such an
+ * object, which the answer then returns as the message content.
+ */
+export const structuredOutputToolName = 'structured_output';
+
+function structuredOutputTool(format: unknown): Block | undefined {
+  if (!isRecord(format) || format.type === 'text' || format.type === undefined) return undefined;
+  if (format.type === 'json_object') {
+    return {
+      name: structuredOutputToolName,
+      description: 'Answer with a JSON object.',
+      input_schema: { type: 'object', additionalProperties: true },
+    };
+  }
+  const spec = isRecord(format.json_schema) ? format.json_schema : undefined;
+  if (format.type !== 'json_schema' || spec === undefined || !isRecord(spec.schema)) {
+    throw invalidParam(
+      'response_format',
+      'params.response_format must be {type: "text"}, {type: "json_object"} or {type: "json_schema", json_schema: {name, schema}}',
+    );
+  }
+  if (spec.schema.type !== 'object') {
+    throw invalidParam(
+      'response_format.json_schema.schema',
+      'params.response_format.json_schema.schema must describe an object (type: "object") for provider anthropic',
+    );
+  }
+  const purpose = typeof spec.description === 'string' ? ` ${spec.description}` : '';
+  return {
+    name: structuredOutputToolName,
+    description: `Answer with the ${String(spec.name ?? 'requested')} object.${purpose}`,
+    input_schema: spec.schema,
+  };
+}
+
+/**
+ * Alone, the structured-output tool is forced. Next to the caller's own tools the model may call
+ * those or answer through it, unless the caller named a tool to call.
+ */
+function structuredToolChoice(choice: Block | undefined, hasOwnTools: boolean): Block {
+  const parallel =
+    choice?.disable_parallel_tool_use === true ? { disable_parallel_tool_use: true } : {};
+  if (!hasOwnTools || choice?.type === 'none') {
+    return { type: 'tool', name: structuredOutputToolName, ...parallel };
+  }
+  if (choice?.type === 'tool') return choice;
+  return { type: 'any', ...parallel };
 }
 
 /** An OpenAI text completion request (`prompt`) as a Messages API request. */
@@ -286,11 +346,14 @@ export function toChatCompletion(message: unknown, created: number): Params {
     );
   }
   let text = '';
+  let structured: string | undefined;
   const toolCalls: Params[] = [];
   for (const block of message.content) {
     if (!isRecord(block)) continue;
     if (block.type === 'text' && typeof block.text === 'string') text += block.text;
-    if (block.type === 'tool_use') {
+    if (block.type === 'tool_use' && block.name === structuredOutputToolName) {
+      structured = JSON.stringify(block.input ?? {});
+    } else if (block.type === 'tool_use') {
       toolCalls.push({
         id: block.id,
         type: 'function',
@@ -298,11 +361,14 @@ export function toChatCompletion(message: unknown, created: number): Params {
       });
     }
   }
-  const assistant: Params = {
-    role: 'assistant',
-    content: text === '' && toolCalls.length > 0 ? null : text,
-  };
+  // Structured output is the answer itself; any prose the model put before it is not JSON.
+  const content = structured ?? (text === '' && toolCalls.length > 0 ? null : text);
+  const assistant: Params = { role: 'assistant', content };
   if (toolCalls.length > 0) assistant.tool_calls = toolCalls;
+  const finishReason =
+    structured !== undefined && toolCalls.length === 0 && message.stop_reason === 'tool_use'
+      ? 'stop'
+      : finishReasonOf(message.stop_reason);
   return {
     id: message.id,
     object: 'chat.completion',
@@ -312,7 +378,7 @@ export function toChatCompletion(message: unknown, created: number): Params {
       {
         index: 0,
         message: assistant,
-        finish_reason: finishReasonOf(message.stop_reason),
+        finish_reason: finishReason,
         logprobs: null,
       },
     ],

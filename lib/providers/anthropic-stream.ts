@@ -1,9 +1,10 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
-import { finishReasonOf, usageOf } from './anthropic-messages.js';
+import { LoadBalancerError } from '../errors.js';
+import { finishReasonOf, structuredOutputToolName, usageOf } from './anthropic-messages.js';
 import { isRecord } from './openai-errors.js';
-import type { StreamShape } from './provider.js';
+import type { StreamShape, StreamTranslator } from './provider.js';
 
 type Json = Record<string, unknown>;
 
@@ -12,7 +13,8 @@ type Json = Record<string, unknown>;
  * events, ending with `data: [DONE]`. An Anthropic `error` event, or a stream that ends before
  * `message_stop`, becomes an OpenAI error event and the end of the stream.
  */
-export class AnthropicToOpenAIStream extends Transform {
+export class AnthropicToOpenAIStream extends Transform implements StreamTranslator {
+  failure: LoadBalancerError | undefined;
   readonly #parser: EventSourceParser;
   readonly #decoder = new StringDecoder('utf8');
   readonly #shape: StreamShape;
@@ -22,6 +24,8 @@ export class AnthropicToOpenAIStream extends Transform {
   #usage: Json = {};
   /** Anthropic content-block index -> OpenAI tool_calls index. */
   readonly #toolIndexes = new Map<number, number>();
+  /** The content block of the structured-output tool, whose input is the answer's content. */
+  #structuredIndex: number | undefined;
   #ended = false;
 
   constructor(shape: StreamShape) {
@@ -96,6 +100,10 @@ export class AnthropicToOpenAIStream extends Transform {
     if (block.type === 'text' && typeof block.text === 'string' && block.text !== '') {
       this.#emitDelta({ content: block.text }, null);
     }
+    if (block.type === 'tool_use' && block.name === structuredOutputToolName) {
+      this.#structuredIndex = Number(data.index);
+      return;
+    }
     if (block.type === 'tool_use' && this.#shape.operation === 'chat') {
       const index = this.#toolIndexes.size;
       this.#toolIndexes.set(Number(data.index), index);
@@ -122,6 +130,10 @@ export class AnthropicToOpenAIStream extends Transform {
       return;
     }
     if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string') {
+      if (Number(data.index) === this.#structuredIndex) {
+        this.#emitDelta({ content: delta.partial_json }, null);
+        return;
+      }
       const index = this.#toolIndexes.get(Number(data.index));
       if (index === undefined) return;
       this.#emitDelta(
@@ -134,7 +146,14 @@ export class AnthropicToOpenAIStream extends Transform {
   #messageDelta(data: Json): void {
     if (isRecord(data.usage)) Object.assign(this.#usage, data.usage);
     const delta = isRecord(data.delta) ? data.delta : {};
-    this.#emitDelta({}, finishReasonOf(delta.stop_reason));
+    const answeredWithStructuredOutput =
+      this.#structuredIndex !== undefined && this.#toolIndexes.size === 0;
+    this.#emitDelta(
+      {},
+      answeredWithStructuredOutput && delta.stop_reason === 'tool_use'
+        ? 'stop'
+        : finishReasonOf(delta.stop_reason),
+    );
   }
 
   #stop(): void {
@@ -146,6 +165,10 @@ export class AnthropicToOpenAIStream extends Transform {
   }
 
   #fail(type: string, code: string, message: string): void {
+    this.failure = new LoadBalancerError(
+      code === 'ERR_UPSTREAM_STREAM_INTERRUPTED' ? code : 'ERR_UPSTREAM_ERROR',
+      message,
+    );
     this.push(`data: ${JSON.stringify({ error: { message, type, param: null, code } })}\n\n`);
     this.#ended = true;
   }

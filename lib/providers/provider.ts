@@ -1,6 +1,6 @@
 import type { Transform } from 'node:stream';
 import type { TargetNode } from '../config/config-tree.js';
-import type { OpenAIErrorBody } from '../errors.js';
+import type { LoadBalancerError, OpenAIErrorBody } from '../errors.js';
 import type { Operation, Params, ProviderName } from '../types.js';
 
 /** What the client asked for that shapes a translated stream. */
@@ -8,6 +8,15 @@ export interface StreamShape {
   operation: Operation;
   /** `stream_options.include_usage`: a last chunk with usage and no choices. */
   includeUsage: boolean;
+}
+
+/**
+ * A provider stream as OpenAI events. When the provider's stream reports an error or ends
+ * before its last event, the translator writes an OpenAI error event itself and says why in
+ * `failure`, so that the call reports the provider's failure.
+ */
+export interface StreamTranslator extends Transform {
+  readonly failure: LoadBalancerError | undefined;
 }
 
 /** Where a target's requests go: an origin for the proxy and a path prefix for the endpoint. */
@@ -39,7 +48,7 @@ export interface ProviderAdapter {
   /** A successful JSON response in OpenAI shape (only when `translatesResponses`). */
   responseBody(operation: Operation, body: unknown): unknown;
   /** Turns the provider's event stream into OpenAI's; absent when streams pass through as they are. */
-  streamTranslator?(shape: StreamShape): Transform;
+  streamTranslator?(shape: StreamShape): StreamTranslator;
   /** Any error body the provider returns, in OpenAI's error shape. */
   errorBody(status: number, body: unknown): OpenAIErrorBody;
 }

@@ -3,6 +3,7 @@ import type { TargetNode } from '../config/config-tree.js';
 import type { ProviderAdapter, StreamShape } from '../providers/provider.js';
 import type { Outcome } from '../routing/run-plan.js';
 import type { Operation } from '../types.js';
+import type { SecretForms } from './secret-scrubber.js';
 
 /** http-proxy's view of a target: parsed once per origin, never per request. */
 export interface ProxyTarget {
@@ -26,6 +27,8 @@ export interface PreparedRequest {
   readonly upstreamHeaders: Record<string, string>;
   /** The same bytes on every attempt. */
   readonly body: PreparedBody;
+  /** The target's secrets as answers are searched for them; undefined when it has none. */
+  readonly secrets: SecretForms | undefined;
 }
 
 /** A provider's answer as the plan sees it. */
@@ -46,7 +49,13 @@ export interface Attempt {
   upstreamRequest: ClientRequest | undefined;
   timedOut: boolean;
   settled: boolean;
+  /** http-proxy's options for this attempt, kept to send it again on a fresh connection. */
+  proxyOptions: Record<string, unknown> | undefined;
+  /** Whether it was sent again after meeting a stale pooled connection (at most once). */
+  resent: boolean;
   settle(outcome: AttemptOutcome): void;
+  /** Ends the attempt with an error of the middleware's own (the call answers ERR_INTERNAL). */
+  abort(error: unknown): void;
 }
 
 const attemptKey = Symbol('portkeyLoadBalancer.attempt');

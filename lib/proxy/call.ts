@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type {
   ConfigNode,
   ConfigTree,
@@ -25,13 +26,14 @@ import {
 import type { CallEvents } from './call-events.js';
 import { retryAfterMs } from './retry-after.js';
 import { sendError } from './send-error.js';
+import { UpstreamBodyError } from './upstream-body.js';
 import {
   type ListenerBaseline,
   listenerBaseline,
   releaseAttempt,
   removeAttemptListeners,
 } from './upstream-proxy.js';
-import { handleUpstreamResponse } from './upstream-response.js';
+import { type Delivery, handleUpstreamResponse } from './upstream-response.js';
 
 /** Settings a call reads; resolved once per middleware. */
 export interface CallSettings {
@@ -74,12 +76,22 @@ export interface Call {
 
 /** Runs the plan of a validated call and answers the client. Never rejects. */
 export async function runCall(call: Call, settings: CallSettings): Promise<void> {
-  call.res.once('close', () => onClientClose(call));
+  const driver = new CallDriver(call, settings);
+  const deadline = setTimeout(
+    onDeadline,
+    Math.max(0, call.deadlineAt - settings.clock.now()),
+    driver,
+  );
+  deadline.unref();
+  call.res.once('close', () => {
+    clearTimeout(deadline);
+    onClientClose(call);
+  });
   try {
     await call.preflight;
     await call.health?.load(call.tree.targets);
-    const outcome = await runPlan<UpstreamAnswer>(call.tree.root, new CallDriver(call, settings));
-    deliver(call, outcome, settings);
+    const outcome = await runPlan<UpstreamAnswer>(call.tree.root, driver);
+    deliver(call, outcome, settings, driver);
   } catch (error) {
     if (call.current !== undefined) releaseAttempt(call.current);
     const failure =
@@ -91,6 +103,30 @@ export async function runCall(call: Call, settings: CallSettings): Promise<void>
     call.events.error(failure);
     sendError(call.res, failure, { 'x-portkey-trace-id': call.traceId });
   }
+}
+
+/**
+ * The deadline bounds getting a whole answer: an attempt still waiting is cut as a timeout, and
+ * an answer still being read (a provider trickling bytes) is cut too. A stream that has begun
+ * is bounded by the idle timeout alone.
+ */
+function onDeadline(driver: CallDriver): void {
+  const attempt = driver.call.current;
+  if (attempt !== undefined && !attempt.settled) {
+    attempt.timedOut = true;
+    if (attempt.upstreamRequest !== undefined) {
+      attempt.upstreamRequest.destroy();
+    } else {
+      attempt.settle({
+        kind: 'failure',
+        timedOut: true,
+        target: attempt.prepared.target,
+        detail: 'did not answer within the deadline',
+      });
+    }
+    return;
+  }
+  driver.reading?.destroy(new UpstreamBodyError('deadline'));
 }
 
 function onClientClose(call: Call): void {
@@ -114,12 +150,38 @@ function onClientClose(call: Call): void {
 
 const alwaysAvailable: Availability = { available: true, retryAt: 0, rateLimited: false };
 
-/** The plan's driver for a real call: a class, so a request allocates one object, not a dozen closures. */
-class CallDriver implements PlanDriver<UpstreamAnswer> {
+/**
+ * The plan's driver for a real call, and then the delivery of its answer: a class, so a request
+ * allocates one object, not a dozen closures.
+ */
+class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
+  answerHeaders: Record<string, string> = {};
+  reading: Readable | undefined = undefined;
+  /** The answer being delivered, once there is one. */
+  delivered: { prepared: PreparedRequest; status: number } | undefined = undefined;
+
   constructor(
-    private readonly call: Call,
+    readonly call: Call,
     private readonly settings: CallSettings,
   ) {}
+
+  get events(): CallEvents {
+    return this.call.events;
+  }
+
+  upstreamFailed(error: LoadBalancerError): void {
+    const delivered = this.delivered;
+    if (delivered === undefined) return;
+    const { target, secrets } = delivered.prepared;
+    // The message may quote the provider, which may quote the key.
+    const message = secrets === undefined ? error.message : secrets.maskText(error.message);
+    this.call.events.failed(error.code, error.status, message, target);
+    // A failure status was counted when it arrived; any other answer that fails now counts now.
+    const health = this.call.health;
+    if (health !== undefined && !health.isFailureStatus(target, delivered.status)) {
+      void health.endAttempt(target, { kind: 'failure' });
+    }
+  }
 
   attempt(target: TargetNode, retry: number): Promise<AttemptOutcome> {
     return attempt(this.call, this.settings, target, retry);
@@ -220,29 +282,51 @@ function startAttempt(
       `${prepared.proxyTarget.protocol}//${prepared.proxyTarget.host}${prepared.upstreamPath}`,
     );
   }
-  return new Promise<AttemptOutcome>((resolve) => {
-    const current: Attempt = {
-      prepared,
-      timeout,
-      clientUrl: call.req.url ?? '/',
-      upstreamRequest: undefined,
-      timedOut: false,
-      settled: false,
-      settle(outcome) {
-        if (current.settled) return;
-        current.settled = true;
-        releaseAttempt(current);
-        resolve(withHealth(call, settings, current, outcome));
-      },
-    };
+  return new Promise<AttemptOutcome>((resolve, reject) => {
+    const current = new CallAttempt(prepared, timeout, call.req.url ?? '/', (outcome) =>
+      resolve(withHealth(call, settings, current, outcome)),
+    );
+    current.reject = reject;
     if (call.listenerBaseline === undefined) call.listenerBaseline = listenerBaseline(call.req);
     else removeAttemptListeners(call.req, call.listenerBaseline);
     call.current = current;
     attachAttempt(call.res, current);
-    call.proxy(call.req, call.res, () => {
-      current.settle({ kind: 'failure', timedOut: false, target, detail: 'could not be reached' });
+    call.proxy(call.req, call.res, (error?: unknown) => {
+      current.abort(error ?? new Error('http-proxy-middleware did not proxy the request'));
     });
   });
+}
+
+/** One try at one target, settled once by whichever of its hooks comes first. */
+class CallAttempt implements Attempt {
+  upstreamRequest: ClientRequest | undefined = undefined;
+  timedOut = false;
+  settled = false;
+  proxyOptions: Record<string, unknown> | undefined = undefined;
+  resent = false;
+  reject: (error: unknown) => void = ignore;
+
+  constructor(
+    readonly prepared: PreparedRequest,
+    readonly timeout: number,
+    readonly clientUrl: string,
+    private readonly resolve: (outcome: AttemptOutcome) => void,
+  ) {}
+
+  settle(outcome: AttemptOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    releaseAttempt(this);
+    this.resolve(outcome);
+  }
+
+  abort(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.upstreamRequest?.destroy();
+    releaseAttempt(this);
+    this.reject(error);
+  }
 }
 
 /**
@@ -320,14 +404,21 @@ function retryDelay(
   return settings.clock.now() + delay < call.deadlineAt ? delay : undefined;
 }
 
-function deliver(call: Call, outcome: AttemptOutcome, settings: CallSettings): void {
+function deliver(
+  call: Call,
+  outcome: AttemptOutcome,
+  settings: CallSettings,
+  driver: CallDriver,
+): void {
   switch (outcome.kind) {
     case 'response': {
       const { attempt, upstream } = outcome.response;
       const target = attempt.prepared.target;
       const stream = upstream.headers['content-type']?.startsWith('text/event-stream') === true;
       call.events.answered(call.res, target, outcome.status, stream, () => call.retries);
-      handleUpstreamResponse(attempt, upstream, call.res, answerHeaders(call, target), call.events);
+      driver.answerHeaders = answerHeaders(call, target);
+      driver.delivered = { prepared: attempt.prepared, status: outcome.status };
+      handleUpstreamResponse(attempt, upstream, call.res, driver);
       return;
     }
     case 'failure': {

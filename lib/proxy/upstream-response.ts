@@ -1,11 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { LoadBalancerError } from '../errors.js';
 import { hopByHopHeaders } from '../header-policy.js';
-import { redactSecrets } from '../redact.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
 import { isEventStream, relayEventStream } from './event-stream.js';
-import { sendError, sendJson, sendJsonText } from './send-error.js';
+import type { SecretForms } from './secret-scrubber.js';
+import { sendError, sendJsonText } from './send-error.js';
+import {
+  decodedUpstream,
+  isCompleteJson,
+  readUpstreamBody,
+  UpstreamBodyError,
+} from './upstream-body.js';
 
 /** Upstream response headers that stay between us and the provider. */
 const droppedResponseHeaders = new Set<string>([
@@ -16,142 +23,207 @@ const droppedResponseHeaders = new Set<string>([
   'alt-svc',
 ]);
 
-/** Headers that describe a body we replace. */
+/** Headers that describe a body we send ourselves (re-framed, inflated or translated). */
 const bodyHeaders = new Set(['content-length', 'content-type', 'content-encoding']);
 
 const maxErrorBodyBytes = 1024 * 1024;
-const maxTranslatedBodyBytes = 64 * 1024 * 1024;
+const maxSuccessBodyBytes = 64 * 1024 * 1024;
 
-/** Answers the client from a provider response: passed through, translated, or as an error. */
+/** What answering from a provider response needs from its call. */
+export interface Delivery {
+  /** The headers this middleware adds to the answer. */
+  readonly answerHeaders: Record<string, string>;
+  readonly events: CallEvents | undefined;
+  /** The answer being read whole, so that the call's deadline can cut it; unset once read. */
+  reading: Readable | undefined;
+  /**
+   * The provider failed after it began to answer (broke off, went silent, sent something
+   * unreadable): reported as the call's error and to the breaker. The client is answered apart.
+   */
+  upstreamFailed(error: LoadBalancerError): void;
+}
+
+/**
+ * Answers the client from a provider response: a stream relayed event by event, anything else
+ * read whole (so that a truncated or compressed answer is caught before the client sees it),
+ * then passed on, translated, or normalised as an error. Every byte and header the provider
+ * sent is masked for the target's secrets.
+ */
 export function handleUpstreamResponse(
   attempt: Attempt,
   upstream: IncomingMessage,
   res: ServerResponse,
-  ourHeaders: Record<string, string>,
-  events?: CallEvents,
+  delivery: Delivery,
 ): void {
-  const { adapter, operation, target } = attempt.prepared;
+  const { target, secrets } = attempt.prepared;
   const status = upstream.statusCode ?? 502;
   const succeeded = status >= 200 && status < 300;
   if (status >= 300 && status < 400) {
     // Redirects are never followed, nor passed on: a provider must not steer anyone elsewhere.
     upstream.resume();
-    sendError(
+    fail(
       res,
+      delivery,
       new LoadBalancerError(
         'ERR_UPSTREAM_INVALID_RESPONSE',
         `Provider ${target.provider} answered with a redirect (${status}), which is never followed`,
       ),
-      ourHeaders,
     );
+    return;
+  }
+  const source = decodedUpstream(upstream);
+  if (source === undefined) {
+    upstream.resume();
+    fail(res, delivery, invalidResponse(target.provider, 'in a content coding it cannot undo'));
     return;
   }
   if (succeeded && isEventStream(upstream)) {
     relayEventStream(
       attempt,
-      upstream,
+      source,
       res,
-      answerHeaders(upstream, ourHeaders, bodyHeaders),
-      events,
+      answerHeaders(upstream, delivery.answerHeaders, bodyHeaders, secrets),
+      delivery,
     );
     return;
   }
-  if (succeeded && !adapter.translatesResponses) {
-    passThrough(upstream, res, status, answerHeaders(upstream, ourHeaders, undefined), events);
-    return;
-  }
-  const limit = succeeded ? maxTranslatedBodyBytes : maxErrorBodyBytes;
-  readBody(upstream, limit)
-    .then(
-      (bytes) => {
-        const body = parseJson(bytes);
-        if (succeeded) {
-          if (body === undefined) throw invalidResponse(target.provider);
-          const translated = adapter.responseBody(operation, body);
-          events?.firstByte();
-          events?.usage(translated);
-          sendJson(res, status, translated, answerHeaders(upstream, ourHeaders, bodyHeaders));
-        } else {
-          // The provider may echo a key back in any field: redact the whole serialised body.
-          const error = JSON.stringify(adapter.errorBody(status, body));
-          const payload = redactSecrets(error, [target.apiKey]);
-          events?.firstByte();
-          sendJsonText(res, status, payload, answerHeaders(upstream, ourHeaders, bodyHeaders));
-        }
-      },
-      () => sendError(res, invalidResponse(target.provider), ourHeaders),
-    )
+  delivery.reading = source;
+  readUpstreamBody(source, succeeded ? maxSuccessBodyBytes : maxErrorBodyBytes)
+    .then((bytes) => {
+      delivery.reading = undefined;
+      if (succeeded) answerSuccess(attempt, upstream, res, delivery, bytes);
+      else answerError(attempt, upstream, res, delivery, bytes);
+    })
     .catch((error: unknown) => {
-      const failure = error instanceof LoadBalancerError ? error : invalidResponse(target.provider);
-      sendError(res, failure, ourHeaders);
+      delivery.reading = undefined;
+      fail(res, delivery, readFailure(error, attempt, succeeded));
     });
 }
 
-function passThrough(
+function answerSuccess(
+  attempt: Attempt,
   upstream: IncomingMessage,
   res: ServerResponse,
-  status: number,
-  headers: Record<string, string | string[]>,
-  events: CallEvents | undefined,
+  delivery: Delivery,
+  bytes: Buffer,
 ): void {
-  res.writeHead(status, headers);
+  const { adapter, operation, target, secrets } = attempt.prepared;
+  const status = upstream.statusCode ?? 200;
+  const events = delivery.events;
+  if (!adapter.translatesResponses) {
+    if (!isCompleteJson(bytes)) {
+      fail(res, delivery, invalidResponse(target.provider, 'that ended before its JSON did'));
+      return;
+    }
+    if (events?.wantsUsage === true) events.usage(parseJson(bytes));
+    events?.firstByte();
+    secrets?.maskBuffer(bytes);
+    const headers = answerHeaders(upstream, delivery.answerHeaders, bodyHeaders, secrets);
+    headers['content-type'] = upstream.headers['content-type'] ?? 'application/json';
+    headers['content-length'] = String(bytes.length);
+    res.writeHead(status, headers);
+    res.end(bytes);
+    return;
+  }
+  const body = parseJson(bytes);
+  let translated: unknown;
+  try {
+    translated = body === undefined ? undefined : adapter.responseBody(operation, body);
+  } catch {
+    translated = undefined;
+  }
+  if (translated === undefined) {
+    fail(res, delivery, invalidResponse(target.provider, 'that could not be read'));
+    return;
+  }
   events?.firstByte();
-  if (events?.wantsUsage === true) sniffUsage(upstream, events);
-  // pipe(), not pipeline(): pipeline's per-call AbortController cost an eighth of the CPU of a
-  // request. An upstream that dies mid-body cuts the client connection, never leaves it hanging.
-  upstream.once('error', () => res.destroy());
-  upstream.once('close', () => {
-    if (!upstream.complete) res.destroy();
-  });
-  upstream.pipe(res);
+  events?.usage(translated);
+  sendMasked(res, status, JSON.stringify(translated), upstream, delivery, secrets);
 }
 
-/** Reads usage from a passed-through JSON body as it flows by, without holding it up. */
-function sniffUsage(upstream: IncomingMessage, events: CallEvents): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  upstream.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= maxErrorBodyBytes) chunks.push(chunk);
-  });
-  upstream.once('end', () => {
-    if (size <= maxErrorBodyBytes) events.usage(parseJson(Buffer.concat(chunks)));
-  });
+function answerError(
+  attempt: Attempt,
+  upstream: IncomingMessage,
+  res: ServerResponse,
+  delivery: Delivery,
+  bytes: Buffer,
+): void {
+  const { adapter, secrets } = attempt.prepared;
+  const status = upstream.statusCode ?? 502;
+  // The provider may echo a key back in any field: the whole serialised body is masked.
+  const error = JSON.stringify(adapter.errorBody(status, parseJson(bytes)));
+  delivery.events?.firstByte();
+  sendMasked(res, status, error, upstream, delivery, secrets);
 }
 
-/** Provider headers worth keeping (request ids, rate limits, retry-after) plus ours. */
+function sendMasked(
+  res: ServerResponse,
+  status: number,
+  payload: string,
+  upstream: IncomingMessage,
+  delivery: Delivery,
+  secrets: SecretForms | undefined,
+): void {
+  sendJsonText(
+    res,
+    status,
+    secrets === undefined ? payload : secrets.maskText(payload),
+    answerHeaders(upstream, delivery.answerHeaders, bodyHeaders, secrets),
+  );
+}
+
+/** Reports a provider fault and answers with it (or cuts an answer that had begun). */
+function fail(res: ServerResponse, delivery: Delivery, error: LoadBalancerError): void {
+  delivery.upstreamFailed(error);
+  sendError(res, error, delivery.answerHeaders);
+}
+
+function readFailure(error: unknown, attempt: Attempt, succeeded: boolean): LoadBalancerError {
+  const { provider } = attempt.prepared.target;
+  const reason = error instanceof UpstreamBodyError ? error.reason : 'cut';
+  switch (reason) {
+    case 'deadline':
+      return new LoadBalancerError(
+        'ERR_UPSTREAM_TIMEOUT',
+        `Provider ${provider} did not finish its answer within the deadline`,
+      );
+    case 'too-large':
+      return invalidResponse(
+        provider,
+        `larger than ${succeeded ? maxSuccessBodyBytes : maxErrorBodyBytes} bytes`,
+      );
+    case 'undecodable':
+      return invalidResponse(provider, 'whose compression is corrupt');
+    case 'cut':
+      return attempt.timedOut
+        ? new LoadBalancerError(
+            'ERR_UPSTREAM_TIMEOUT',
+            `Provider ${provider} went silent for ${attempt.timeout} ms in the middle of its answer`,
+          )
+        : invalidResponse(provider, 'that broke off before it ended');
+  }
+}
+
+/** Provider headers worth keeping (request ids, rate limits, retry-after), masked, plus ours. */
 function answerHeaders(
   upstream: IncomingMessage,
   ourHeaders: Record<string, string>,
   alsoDrop: ReadonlySet<string> | undefined,
+  secrets: SecretForms | undefined,
 ): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (const name in upstream.headers) {
     if (droppedResponseHeaders.has(name) || alsoDrop?.has(name)) continue;
     const value = upstream.headers[name];
-    if (value !== undefined) headers[name] = value;
+    if (value === undefined) continue;
+    headers[name] =
+      secrets === undefined
+        ? value
+        : typeof value === 'string'
+          ? secrets.maskText(value)
+          : value.map((item) => secrets.maskText(item));
   }
   return Object.assign(headers, ourHeaders);
-}
-
-function readBody(stream: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        stream.destroy(new Error('Provider response body too large'));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    stream.once('end', () =>
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)),
-    );
-    stream.once('error', reject);
-    stream.once('aborted', () => reject(new Error('Provider response aborted')));
-  });
 }
 
 function parseJson(bytes: Buffer): unknown {
@@ -163,9 +235,9 @@ function parseJson(bytes: Buffer): unknown {
   }
 }
 
-function invalidResponse(provider: string): LoadBalancerError {
+function invalidResponse(provider: string, what: string): LoadBalancerError {
   return new LoadBalancerError(
     'ERR_UPSTREAM_INVALID_RESPONSE',
-    `Provider ${provider} answered with a body that could not be read`,
+    `Provider ${provider} answered with a body ${what}`,
   );
 }

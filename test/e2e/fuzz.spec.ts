@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configLimits } from '../../lib/config/limits.js';
 import { portkeyLoadBalancer } from '../../lib/index.js';
 import {
   createApp,
@@ -14,7 +15,9 @@ import { seedOpenAIAnthropicBody } from '../helpers/seed.js';
 /**
  * Property-based tests: whatever a client sends, the middleware answers (never crashes or
  * hangs), never answers a 5xx of its own, never contacts a provider for input it refuses, never
- * returns a key, and never touches Object.prototype.
+ * returns a key, and never touches Object.prototype. Hostile sizes (header-value characters,
+ * nesting depth, target counts) must also be refused with a small answer listing a capped
+ * number of problems: the work per request is bounded by what it produces, not timed.
  */
 
 let providers: Providers;
@@ -49,6 +52,19 @@ function checkAnswer(res: request.Response, before: number) {
   for (const key of Object.values(keys)) expect(res.text).not.toContain(key);
   expect(Object.keys(Object.prototype)).toEqual([]);
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+}
+
+/** `depth` nested arrays around `leaf`, as JSON text (deep values cannot be serialised). */
+function nestedJson(depth: number, leaf = '1'): string {
+  return `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
+}
+
+/** A JSON string literal with only printable ASCII, so it can travel in a header too. */
+function escaped(text: string): string {
+  return JSON.stringify(text).replace(
+    /[^\x20-\x7e]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 const anyJson = fc.jsonValue({ maxDepth: 6 });
@@ -146,6 +162,81 @@ describe('fuzzing', () => {
         checkAnswer(res, before);
       }),
       runs,
+    );
+  });
+
+  it('refuses hostile header values, depth and target counts cheaply and without a call', async () => {
+    // Characters Node refuses in a header value, mixed with ones it accepts.
+    const headerChar = fc.constantFrom(
+      'a',
+      'Z',
+      '0',
+      '-',
+      ' ',
+      '\t',
+      '\u00e9',
+      '\r',
+      '\n',
+      '\u0000',
+      '\u007f',
+      '\u0100',
+      '\u{1f600}',
+    );
+    const input = fc.record({
+      route: fc.constantFrom('body', 'header'),
+      targets: fc.oneof(fc.nat({ max: 40 }), fc.integer({ min: 33, max: 3000 })),
+      field: fc.constantFrom('api_key', 'openai_organization', 'openai_project'),
+      value: fc.string({ unit: headerChar, minLength: 1, maxLength: 12 }),
+      depth: fc.oneof(fc.nat({ max: 20 }), fc.integer({ min: 100, max: 5000 })),
+      deepIn: fc.constantFrom('params', 'override_params', 'mode'),
+    });
+    await fc.assert(
+      fc.asyncProperty(input, async ({ route, targets, field, value, depth, deepIn }) => {
+        const count = route === 'header' ? Math.min(targets, 60) : targets;
+        const deep = nestedJson(depth);
+        const target = `{"provider":"openai","api_key":"${keys.openai}",${JSON.stringify(field)}:${escaped(value)}${deepIn === 'override_params' ? `,"override_params":{"x":${deep}}` : ''}}`;
+        const mode =
+          deepIn === 'mode' && depth > 0 ? nestedJson(depth, '"fallback"') : '"fallback"';
+        const config =
+          count === 0
+            ? target
+            : `{"strategy":{"mode":${mode}},"targets":[${Array(count).fill(target).join(',')}]}`;
+        // Node caps request headers at 16 KB (a 431 before the middleware runs).
+        fc.pre(route === 'body' || config.length < 8000);
+        const params = `{"model":"m","messages":[{"role":"user","content":"hi"}]${deepIn === 'params' ? `,"metadata":{"x":${deep}}` : ''}}`;
+        const invalid =
+          /[^\t\x20-\x7e\u0080-\u00ff]/.test(value) ||
+          count > configLimits.maxTargets ||
+          depth > configLimits.maxNesting ||
+          (deepIn === 'mode' && depth > 0 && count > 0);
+        const before = providers.requestCount();
+        const pending =
+          route === 'body'
+            ? request(app)
+                .post('/llm/v1/chatComplete')
+                .set('content-type', 'application/json')
+                .send(`{"config":${config},"params":${params}}`)
+            : request(app)
+                .post('/llm/v1/chat/completions')
+                .set('x-portkey-config', config)
+                .set('content-type', 'application/json')
+                .send(params);
+        const res = await pending;
+        checkAnswer(res, before);
+        // Bounded work, measured by what was produced: a small answer, a capped problem list.
+        expect(res.text.length).toBeLessThan(8192);
+        if (invalid) {
+          // 413 when the body limit refuses it first: also before any parsing work.
+          expect([400, 413], res.text).toContain(res.status);
+          expect(res.headers['x-portkey-provider']).toBeUndefined();
+          expect(providers.requestCount()).toBe(before);
+          const listed = String(res.body.error.message)
+            .split('; ')
+            .filter((part) => !/^and \d+ more problems$/.test(part));
+          expect(listed.length).toBeLessThanOrEqual(configLimits.maxReportedProblems);
+        }
+      }),
+      { ...runs, numRuns: 80 },
     );
   });
 

@@ -387,7 +387,8 @@ describe('provider failures', () => {
   });
 
   it('answers 502 when the provider drops the connection', async () => {
-    providers.openai.script({ destroy: true });
+    // Twice: a request that meets a dropped pooled connection is sent once more on a new one.
+    providers.openai.script({ destroy: true }, { destroy: true });
     const res = await request(app()).post('/llm/v1/chatComplete').send(openaiOnly());
     expect(res.status).toBe(502);
     expect(res.body.error.code).toBe('ERR_UPSTREAM_UNREACHABLE');

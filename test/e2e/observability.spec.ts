@@ -4,13 +4,13 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import {
   type LoadBalancerEventMap,
-  type LoadBalancerEventName,
   type LoadBalancerListeners,
   type LoadBalancerOptions,
   portkeyLoadBalancer,
   prometheusMetrics,
 } from '../../lib/index.js';
 import { createApp, keys, listen, simulatorOptions, useProviders } from '../helpers/app.js';
+import { recorder } from '../helpers/event-recorder.js';
 import { fakeClock } from '../helpers/fake-clock.js';
 import { anthropicTarget, chat, openaiTarget, serverError } from '../helpers/fixtures.js';
 import { sequenceRandom } from '../helpers/random.js';
@@ -18,31 +18,6 @@ import { virtualKeySecrets } from '../helpers/secrets.js';
 import { dataOf } from '../helpers/sse.js';
 
 const providers = useProviders();
-
-type Recorded = {
-  [Name in LoadBalancerEventName]: { name: Name; event: LoadBalancerEventMap[Name] };
-}[LoadBalancerEventName];
-
-function recorder() {
-  const seen: Recorded[] = [];
-  const names: LoadBalancerEventName[] = [
-    'request',
-    'select',
-    'attempt',
-    'retry',
-    'fallback',
-    'circuit-open',
-    'circuit-close',
-    'response',
-    'error',
-  ];
-  const listeners: LoadBalancerListeners = {};
-  for (const name of names) {
-    (listeners as Record<string, (event: unknown) => void>)[name] = (event) =>
-      seen.push({ name, event } as Recorded);
-  }
-  return { seen, listeners, names: () => seen.map((entry) => entry.name) };
-}
 
 const openai = openaiTarget;
 const anthropic = anthropicTarget;
@@ -197,7 +172,8 @@ describe('events', () => {
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', '{"provider":"nope"}')
       .send(chat);
-    providers.openai.script({ destroy: true });
+    // Twice: a request that meets a dropped pooled connection is sent once more on a new one.
+    providers.openai.script({ destroy: true }, { destroy: true });
     await request(instance)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify(openai))

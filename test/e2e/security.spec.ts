@@ -389,6 +389,7 @@ describe('getConfig: routing from the host app', () => {
 describe('custom hosts', () => {
   const resolved: Record<string, string[]> = {
     'llm.allowed.invalid': ['127.0.0.1'],
+    'llm.corp.invalid': ['127.0.0.1'],
     'metadata.corp.invalid': ['169.254.169.254'],
     'private.corp.invalid': ['10.1.2.3'],
     'mixed.corp.invalid': ['93.184.216.34', '192.168.1.10'],
@@ -468,6 +469,42 @@ describe('custom hosts', () => {
       expect(providers.requestCount()).toBe(0);
     });
   }
+
+  // Finding 4: an exact entry exempts its own origin only, not its host on every port.
+  const otherSpellings = ['127.0.0.1', '2130706433', '0177.0.0.1', '0x7f.0.0.1', '127.1'];
+  for (const spelling of otherSpellings) {
+    it(`refuses ${spelling} on another port than the exact entry, even when a pattern matches it`, async () => {
+      // The exact entry names a port nothing listens on; the simulator stands for another
+      // internal service on the same host.
+      const instance = app(['http://127.0.0.1:1', /^http:\/\/127\.0\.0\.1:\d+$/]);
+      const res = await send(instance, openaiAt(`http://${spelling}:${providers.openai.port}/v1`));
+      expect(res.status, res.text).toBe(400);
+      expect(res.body.error.code).toBe('ERR_HOST_NOT_ALLOWED');
+      expect(providers.requestCount()).toBe(0);
+    });
+  }
+
+  it('refuses a wildcard match of an exactly listed name on another port', async () => {
+    const instance = app([
+      'http://llm.corp.invalid:1',
+      `http://*.corp.invalid:${providers.openai.port}`,
+    ]);
+    const res = await send(
+      instance,
+      openaiAt(`http://llm.corp.invalid:${providers.openai.port}/v1`),
+    );
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.error.code).toBe('ERR_HOST_NOT_ALLOWED');
+    expect(providers.requestCount()).toBe(0);
+  });
+
+  it('still lets the exact origin itself reach its internal address', async () => {
+    const origin = `http://llm.corp.invalid:${providers.openai.port}`;
+    const instance = app([origin, 'http://*.corp.invalid']);
+    const res = await send(instance, openaiAt(`${origin}/v1`));
+    expect(res.status, res.text).toBe(200);
+    expect(providers.openai.requests).toHaveLength(1);
+  });
 
   it('refuses a wildcard match that resolves internally', async () => {
     const res = await send(

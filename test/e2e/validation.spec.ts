@@ -277,9 +277,9 @@ describe('body validation', () => {
     expectError(res, 400, 'ERR_BODY_INVALID', 'body');
   });
 
-  it('refuses an empty Format 1 body for its missing params', async () => {
+  it('refuses an empty Format 1 body as a body that is not an object', async () => {
     const res = await request(app).post('/llm/v1/chatComplete');
-    expectError(res, 400, 'ERR_BODY_INVALID', 'params');
+    expectError(res, 400, 'ERR_BODY_INVALID', 'body');
   });
 
   it('refuses a Format 1 body without params', async () => {

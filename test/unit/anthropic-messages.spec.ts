@@ -2,11 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { LoadBalancerError } from '../../lib/index.js';
 import {
   completionToMessagesRequest,
+  structuredOutputToolName,
   toChatCompletion,
   toMessagesRequest,
   toTextCompletion,
 } from '../../lib/providers/anthropic-messages.js';
+import { AnthropicToOpenAIStream } from '../../lib/providers/anthropic-stream.js';
 import { messagesRequestProblem } from '../../simulators/anthropic.js';
+import { anthropicEvent, chunksOf, dataOf } from '../helpers/sse.js';
 
 const defaults = { maxTokens: 4096 };
 
@@ -57,7 +60,6 @@ describe('toMessagesRequest', () => {
         logit_bias: { 1: 2 },
         seed: 4,
         logprobs: true,
-        response_format: { type: 'json_object' },
       },
       defaults,
     );
@@ -332,5 +334,140 @@ describe('responses', () => {
 
   it('refuses a body that is not a message', () => {
     expect(() => toChatCompletion({ nope: true }, 0)).toThrow(LoadBalancerError);
+  });
+});
+
+describe('structured output', () => {
+  const schema = {
+    type: 'object',
+    properties: { city: { type: 'string' }, celsius: { type: 'number' } },
+    required: ['city', 'celsius'],
+    additionalProperties: false,
+  };
+  const ask = { model: 'm', messages: [{ role: 'user', content: 'Weather?' }] };
+  const jsonSchema = {
+    type: 'json_schema',
+    json_schema: { name: 'weather', schema, strict: true },
+  };
+
+  it('asks for a JSON schema through one forced tool whose input schema it is', () => {
+    const request = toMessagesRequest({ ...ask, response_format: jsonSchema }, defaults);
+    expect(request.tools).toEqual([
+      {
+        name: structuredOutputToolName,
+        description: 'Answer with the weather object.',
+        input_schema: schema,
+      },
+    ]);
+    expect(request.tool_choice).toEqual({ type: 'tool', name: structuredOutputToolName });
+    expect(messagesRequestProblem(request)).toBeUndefined();
+  });
+
+  it('asks for any JSON object with json_object, and ignores type text', () => {
+    const request = toMessagesRequest(
+      { ...ask, response_format: { type: 'json_object' } },
+      defaults,
+    );
+    expect((request.tools as { input_schema: unknown }[])[0]?.input_schema).toEqual({
+      type: 'object',
+      additionalProperties: true,
+    });
+    expect(messagesRequestProblem(request)).toBeUndefined();
+    const text = toMessagesRequest({ ...ask, response_format: { type: 'text' } }, defaults);
+    expect(text.tools).toBeUndefined();
+  });
+
+  it("lets the model choose between the caller's tools and the answer, unless a tool is named", () => {
+    const tools = [{ type: 'function', function: { name: 'lookup', parameters: schema } }];
+    const free = toMessagesRequest({ ...ask, tools, response_format: jsonSchema }, defaults);
+    expect((free.tools as { name: string }[]).map((tool) => tool.name)).toEqual([
+      'lookup',
+      structuredOutputToolName,
+    ]);
+    expect(free.tool_choice).toEqual({ type: 'any' });
+    const named = toMessagesRequest(
+      {
+        ...ask,
+        tools,
+        tool_choice: { type: 'function', function: { name: 'lookup' } },
+        response_format: jsonSchema,
+      },
+      defaults,
+    );
+    expect(named.tool_choice).toEqual({ type: 'tool', name: 'lookup' });
+  });
+
+  it('refuses a schema that is not an object, and a malformed response_format', () => {
+    const array = { type: 'json_schema', json_schema: { name: 'list', schema: { type: 'array' } } };
+    expect(() => toMessagesRequest({ ...ask, response_format: array }, defaults)).toThrow(
+      expect.objectContaining({ param: 'params.response_format.json_schema.schema' }),
+    );
+    expect(() =>
+      toMessagesRequest({ ...ask, response_format: { type: 'json_schema' } }, defaults),
+    ).toThrow(expect.objectContaining({ param: 'params.response_format' }));
+  });
+
+  it('returns the tool input as the message content, finished with stop', () => {
+    const chat = toChatCompletion(
+      {
+        id: 'msg_1',
+        model: 'claude-x',
+        content: [
+          {
+            type: 'tool_use',
+            id: 'toolu_1',
+            name: structuredOutputToolName,
+            input: { city: 'Paris', celsius: 21 },
+          },
+        ],
+        stop_reason: 'tool_use',
+        usage: { input_tokens: 1, output_tokens: 1 },
+      },
+      1,
+    );
+    const choice = (
+      chat.choices as { message: Record<string, unknown>; finish_reason: string }[]
+    )[0];
+    expect(choice?.message).toEqual({
+      role: 'assistant',
+      content: '{"city":"Paris","celsius":21}',
+    });
+    expect(choice?.finish_reason).toBe('stop');
+  });
+
+  it('streams the tool input as content deltas', async () => {
+    const translator = new AnthropicToOpenAIStream({ operation: 'chat', includeUsage: false });
+    const output: string[] = [];
+    translator.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    const events = [
+      anthropicEvent('message_start', { message: { id: 'm', model: 'c', usage: {} } }),
+      anthropicEvent('content_block_start', {
+        index: 0,
+        content_block: { type: 'tool_use', id: 't', name: structuredOutputToolName, input: {} },
+      }),
+      anthropicEvent('content_block_delta', {
+        index: 0,
+        delta: { type: 'input_json_delta', partial_json: '{"city": "Pa' },
+      }),
+      anthropicEvent('content_block_delta', {
+        index: 0,
+        delta: { type: 'input_json_delta', partial_json: 'ris"}' },
+      }),
+      anthropicEvent('message_delta', { delta: { stop_reason: 'tool_use' }, usage: {} }),
+      anthropicEvent('message_stop', {}),
+    ];
+    translator.end(events.join(''));
+    await new Promise((resolve) => translator.once('end', resolve));
+    const chunks = chunksOf(dataOf(output.join(''))).slice(0, -1) as {
+      choices: {
+        delta: { content?: string; tool_calls?: unknown };
+        finish_reason: string | null;
+      }[];
+    }[];
+    const content = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
+    expect(JSON.parse(content)).toEqual({ city: 'Paris' });
+    expect(chunks.some((chunk) => chunk.choices[0]?.delta.tool_calls !== undefined)).toBe(false);
+    expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('stop');
+    expect(translator.failure).toBeUndefined();
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { configLimits } from '../../lib/config/limits.js';
 import { checkConfig } from '../../lib/config/normalize.js';
 import { configSchema, validateConfig } from '../../lib/index.js';
+import { tooDeepPath } from '../../lib/nesting-depth.js';
 
 describe('validateConfig', () => {
   it('accepts both seed configs and the nested Format 2 example', () => {
@@ -12,7 +14,7 @@ describe('validateConfig', () => {
           { provider: 'anthropic', apiKey: 'k', weight: 0.5 },
         ],
       }),
-    ).toEqual({ valid: true, errors: [] });
+    ).toEqual({ valid: true, errors: [], omitted: 0 });
     expect(
       validateConfig({
         strategy: { mode: 'loadbalance' },
@@ -113,5 +115,87 @@ describe('checkConfig resolution', () => {
   it('prefers camelCase when a field is given in both spellings', () => {
     const check = checkConfig({ provider: 'openai', apiKey: 'camel', api_key: 'snake' });
     expect(check.tree?.targets[0]?.apiKey).toBe('camel');
+  });
+});
+
+describe('validation bounds', () => {
+  const invalidTargets = (count: number) => ({
+    strategy: { mode: 'loadbalance' },
+    targets: Array.from({ length: count }, (_, index) => ({
+      provider: 'openai',
+      [`x${index}`]: 1,
+    })),
+  });
+
+  it('refuses an over-long targets list with one problem, without walking its entries', () => {
+    const result = validateConfig(invalidTargets(20_000));
+    expect(result.errors).toEqual([
+      { param: 'config.targets', message: expect.stringContaining('has 20000 entries') },
+    ]);
+    expect(result.omitted).toBe(0);
+  });
+
+  it('describes at most 10 problems and counts the others', () => {
+    const result = validateConfig(invalidTargets(32));
+    expect(result.errors).toHaveLength(configLimits.maxReportedProblems);
+    expect(result.omitted).toBe(22);
+  });
+
+  it('looks for only the first problem in a config of many nodes', () => {
+    const group = { strategy: { mode: 'fallback' }, targets: invalidTargets(32).targets };
+    const config = { strategy: { mode: 'fallback' }, targets: Array(10).fill(group) };
+    const check = checkConfig(config);
+    expect(check.problems).toHaveLength(1);
+    expect(check.problems[0]?.param).toBe('config.targets[0].targets[0].x0');
+    expect(check).toMatchObject({ valid: false, omitted: 0, complete: false });
+    // A small config is checked in full.
+    expect(checkConfig(invalidTargets(20)).complete).toBe(true);
+  });
+
+  it('refuses nodes and node fields with more fields than any valid one has', () => {
+    const wide = Object.fromEntries(
+      Array.from({ length: 100_000 }, (_, index) => [`k${index}`, 1]),
+    );
+    expect(validateConfig({ provider: 'openai', ...wide }).errors).toEqual([
+      { param: 'config', message: 'config has more than 64 fields' },
+    ]);
+    expect(validateConfig({ provider: 'openai', override_params: wide }).errors[0]?.param).toBe(
+      'config.override_params',
+    );
+  });
+
+  it('refuses nesting deeper than the limit, naming the deepest path', () => {
+    let deep: unknown = 1;
+    for (let level = 0; level < 10_000; level++) deep = { a: deep };
+    const result = validateConfig({ provider: 'openai', override_params: { deep } });
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors[0]?.param).toMatch(/^config\.override_params\.deep\.a\.a/);
+    expect(result.errors[0]?.message).toContain(`${configLimits.maxNesting} levels`);
+  });
+
+  it('refuses header values Node would refuse to send, naming the field', () => {
+    for (const [field, value] of [
+      ['api_key', 'k\r\nx: 1'],
+      ['apiKey', 'k\u0000'],
+      ['openai_organization', 'o\n'],
+      ['openaiProject', 'p\u0100'],
+    ] as const) {
+      const result = validateConfig({ provider: 'openai', [field]: value });
+      expect(result.errors.map((error) => error.param)).toEqual([`config.${field}`]);
+      expect(result.errors[0]?.message).toContain('HTTP header value');
+      expect(result.errors[0]?.message).not.toContain(value);
+    }
+    expect(validateConfig({ provider: 'openai', api_key: 'k\tcaf\u00e9' }).valid).toBe(true);
+  });
+});
+
+describe('tooDeepPath', () => {
+  it('finds the first value past the limit, and nothing within it', () => {
+    expect(tooDeepPath({ a: [[1]] }, 3, 'body')).toBeUndefined();
+    expect(tooDeepPath({ a: [[[1]]] }, 3, 'body')).toBe('body.a[0][0]');
+    expect(tooDeepPath({ a: [{ b: {} }] }, 3, '')).toBe('a[0].b');
+    let deep: unknown = [];
+    for (let level = 0; level < 1_000_000; level++) deep = [deep];
+    expect(tooDeepPath(deep, 64, 'x')).toMatch(/^x\[0\]/);
   });
 });

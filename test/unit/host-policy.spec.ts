@@ -69,6 +69,48 @@ describe('HostPolicy.checkAddresses', () => {
       policy.checkAddresses(new URL('http://10.0.0.5:8080'), 'p'),
     ).resolves.toBeUndefined();
   });
+
+  it('exempts only the exact origin: the same host on another port or scheme is checked', async () => {
+    for (const url of ['http://10.0.0.5:9000', 'https://10.0.0.5:8080', 'http://10.0.0.5']) {
+      await expect(policy.checkAddresses(new URL(url), 'p'), url).rejects.toThrow(
+        LoadBalancerError,
+      );
+    }
+    expect(policy.isExactOrigin('http://10.0.0.5:8080')).toBe(true);
+    expect(policy.isExactOrigin('http://10.0.0.5:9000')).toBe(false);
+  });
+
+  it('refuses an IPv4-compatible IPv6 loopback literal matched by a pattern (no lookup, no connection)', async () => {
+    const open = new HostPolicy([/.*/], resolver({}));
+    await expect(open.checkAddresses(new URL('http://[::127.0.0.1]:8080'), 'p')).rejects.toThrow(
+      /::7f00:1/,
+    );
+  });
+
+  it('checks a name listed exactly when it is reached on another port', async () => {
+    const named = new HostPolicy(
+      ['http://llm.corp.invalid:8080', 'http://*.corp.invalid:9000'],
+      resolver({ 'llm.corp.invalid': ['127.0.0.1'] }),
+    );
+    const url = new URL('http://llm.corp.invalid:9000');
+    expect(named.match(url)).toBe('pattern');
+    await expect(named.checkAddresses(url, 'p')).rejects.toThrow(/127\.0\.0\.1/);
+  });
+
+  it('refuses internal addresses at connection time, exact host names included', async () => {
+    const named = new HostPolicy(
+      ['http://llm.corp.invalid:8080'],
+      resolver({ 'llm.corp.invalid': ['127.0.0.1'] }),
+    );
+    const outcome = (checked: boolean) =>
+      new Promise<unknown>((resolve) =>
+        named.guardedLookup(checked)('llm.corp.invalid', {}, (error, address) =>
+          resolve(error?.code ?? address),
+        ),
+      );
+    expect(await outcome(true)).toBe('ERR_HOST_NOT_ALLOWED');
+    expect(await outcome(false)).toBe('127.0.0.1');
+  });
 });
 
 describe('isPublicAddress', () => {
@@ -86,11 +128,14 @@ describe('isPublicAddress', () => {
       'fe80::1',
       'fd00:ec2::254',
       '::ffff:127.0.0.1',
+      '::7f00:1',
+      '::a00:1',
+      '::',
       '255.255.255.255',
     ]) {
       expect(isPublicAddress(address), address).toBe(false);
     }
-    for (const address of ['93.184.216.34', '8.8.8.8', '2606:4700::1111'])
+    for (const address of ['93.184.216.34', '8.8.8.8', '2606:4700::1111', '::5db8:d822'])
       expect(isPublicAddress(address), address).toBe(true);
   });
 });

@@ -85,3 +85,41 @@ describe('options', () => {
     );
   });
 });
+
+describe('header options', () => {
+  it('refuses provider headers Node could not send, at construction', () => {
+    for (const value of ['a\r\nx-injected: 1', 'a\u0000', 'caf\u0100']) {
+      const error = constructionError({ providers: { openai: { headers: { 'x-team': value } } } });
+      expect(error.code).toBe('ERR_OPTIONS_INVALID');
+      expect(error.param).toBe('providers.openai.headers.x-team');
+    }
+    expect(
+      constructionError({ providers: { anthropic: { headers: { 'bad name': 'v' } } } }).param,
+    ).toBe('providers.anthropic.headers.bad name');
+    expect(() =>
+      portkeyLoadBalancer({ providers: { openai: { headers: { 'x-team': 'caf\u00e9\tok' } } } }),
+    ).not.toThrow();
+  });
+
+  it('refuses an anthropic version that is not a header value', () => {
+    expect(constructionError({ providers: { anthropic: { version: '2023\r\n' } } }).param).toBe(
+      'providers.anthropic.version',
+    );
+  });
+
+  it('refuses forwardHeaders that are not header names', () => {
+    expect(constructionError({ forwardHeaders: ['x-ok', 'x bad\r\n'] }).param).toBe(
+      'forwardHeaders[1]',
+    );
+  });
+
+  it('refuses virtual keys and server configs whose keys are not header values', () => {
+    const virtualKey = constructionError({
+      virtualKeys: { prod: { provider: 'openai', apiKey: 'sk\r\nx: 1' } },
+    });
+    expect(virtualKey.code).toBe('ERR_OPTIONS_INVALID');
+    expect(virtualKey.param).toBe('options.virtualKeys.prod.apiKey');
+    const config = constructionError({ config: { provider: 'openai', openai_project: 'p\n' } });
+    expect(config.param).toBe('options.config.openai_project');
+  });
+});
