@@ -59,16 +59,24 @@ export class FailOpenStore {
     }
     if (!isPromise(result)) return result;
     return new Promise<T>((resolve) => {
+      // Whichever comes first decides: a late answer (or a late rejection) after the timeout
+      // must not apply the operation locally a second time.
+      let decided = false;
       const timer = setTimeout(() => {
+        decided = true;
         resolve(this.#fallBack(operation, 'timeout', undefined, onLocal));
       }, this.timeoutMs);
       timer.unref?.();
       result.then(
         (value) => {
+          if (decided) return;
+          decided = true;
           clearTimeout(timer);
           resolve(value);
         },
         (error: unknown) => {
+          if (decided) return;
+          decided = true;
           clearTimeout(timer);
           resolve(this.#fallBack(operation, 'error', error, onLocal));
         },
