@@ -2,7 +2,7 @@ import { Agent } from 'node:http';
 import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 // The built package, as users run it.
-import { portkeyLoadBalancer } from '../dist/index.js';
+import { portkeyLoadBalancer, redisStore } from '../dist/index.js';
 
 // Plain JavaScript, run by plain node: the process measured carries no TypeScript loader.
 
@@ -11,6 +11,8 @@ import { portkeyLoadBalancer } from '../dist/index.js';
  * - `bare`: Express + http-proxy-middleware with a keep-alive agent, no rewrite: the floor.
  * - `middleware`: this package with a two-target loadbalance config and a body rewrite.
  * - `middleware-anthropic`: this package translating to Anthropic's Messages API.
+ * - `middleware-redis`: `middleware` with its state in Redis (`REDIS_URL`, node-redis): one
+ *   batched read per request.
  */
 
 const kind = process.argv[2];
@@ -29,9 +31,21 @@ if (kind === 'bare') {
   );
 } else {
   const anthropic = kind === 'middleware-anthropic';
+  let store;
+  if (kind === 'middleware-redis') {
+    const { createClient } = await import('redis');
+    const client = await createClient({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' })
+      .on('error', () => undefined)
+      .connect();
+    store = redisStore({
+      sendCommand: (args) => client.sendCommand(args),
+      prefix: `pklb-bench:${process.pid}:`,
+    });
+  }
   app.use(
     '/llm',
     portkeyLoadBalancer({
+      store,
       providers: {
         openai: { baseURL: `${upstream}/v1` },
         anthropic: { baseURL: `${upstream}/v1` },

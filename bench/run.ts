@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 /**
  * `npm run bench`: compares, in one run and alternating A B A B, the upstream direct, a bare
  * Express + http-proxy-middleware proxy, this middleware (two-target loadbalance with a body
- * rewrite) and this middleware translating to Anthropic. Every server and the load generator run
+ * rewrite), this middleware translating to Anthropic, and this middleware with its state in Redis
+ * (`REDIS_URL`, default `redis://127.0.0.1:6379`). Every server and the load generator run
  * in their own processes, on 127.0.0.1 only. Writes bench/results/latest.{json,md}.
  */
 
@@ -27,8 +28,14 @@ const streamBody = JSON.stringify({
   messages: [{ role: 'user', content: 'Say hello' }],
 });
 
-type Scenario = 'direct' | 'bare' | 'middleware' | 'middleware-anthropic';
-const scenarios: Scenario[] = ['direct', 'bare', 'middleware', 'middleware-anthropic'];
+type Scenario = 'direct' | 'bare' | 'middleware' | 'middleware-anthropic' | 'middleware-redis';
+const scenarios: Scenario[] = [
+  'direct',
+  'bare',
+  'middleware',
+  'middleware-anthropic',
+  'middleware-redis',
+];
 
 interface Stats {
   cpuMicros: number;
@@ -142,7 +149,7 @@ function profileArgs(kind: string): string[] {
 async function main(): Promise<void> {
   const upstream = await start('upstream.mjs');
   const proxies = new Map<Scenario, { child: ChildProcess; port: number }>();
-  for (const kind of ['bare', 'middleware', 'middleware-anthropic'] as const) {
+  for (const kind of ['bare', 'middleware', 'middleware-anthropic', 'middleware-redis'] as const) {
     proxies.set(
       kind,
       await start('proxy-server.mjs', [kind, String(upstream.port)], profileArgs(kind)),
@@ -205,7 +212,7 @@ async function main(): Promise<void> {
 
   console.log('streaming time to first byte');
   const ttfb = new Map<Scenario, { p50: number; p99: number }>();
-  for (const scenario of ['direct', 'bare', 'middleware', 'middleware-anthropic'] as const) {
+  for (const scenario of scenarios) {
     const url = scenario === 'direct' ? urlOf('direct') : urlOf(scenario);
     ttfb.set(scenario, await sequential(url, streamBody, streamRequests, 'firstByte'));
   }
@@ -285,6 +292,10 @@ async function main(): Promise<void> {
     ratios: {
       throughputVsBare: round3(ours.rps / bare.rps),
       anthropicThroughputVsBare: round3(summary['middleware-anthropic'].rps / bare.rps),
+      redisThroughputVsBare: round3(summary['middleware-redis'].rps / bare.rps),
+      redisCpuPerRequestVsBare: round3(
+        (summary['middleware-redis'].cpuMicrosPerRequest ?? 0) / (bare.cpuMicrosPerRequest ?? 1),
+      ),
       cpuPerRequestVsBare: round3(
         (ours.cpuMicrosPerRequest ?? 0) / (bare.cpuMicrosPerRequest ?? 1),
       ),
@@ -307,6 +318,18 @@ async function main(): Promise<void> {
       `${results.ratios.throughputVsBare}x`,
       '>= 0.85x',
       results.ratios.throughputVsBare >= 0.85,
+    ],
+    [
+      'throughput vs bare proxy, Redis store',
+      `${results.ratios.redisThroughputVsBare}x`,
+      '>= 0.85x',
+      results.ratios.redisThroughputVsBare >= 0.85,
+    ],
+    [
+      'CPU per request vs bare proxy, Redis store',
+      `${results.ratios.redisCpuPerRequestVsBare}x`,
+      '<= 1.25x',
+      results.ratios.redisCpuPerRequestVsBare <= 1.25,
     ],
     [
       'CPU per request vs bare proxy',

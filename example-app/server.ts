@@ -1,4 +1,4 @@
-import type { LoadBalancerOptions } from '../lib/index.js';
+import { type LoadBalancerOptions, redisStore, type StateStore } from '../lib/index.js';
 import {
   startAnthropicSimulator,
   startAzureOpenAISimulator,
@@ -31,6 +31,28 @@ function keysFromEnvironment(): ProviderKeys {
     };
   }
   return keys;
+}
+
+/**
+ * With `REDIS_URL` set, circuit-breaker state lives in Redis, shared by every replica of the app
+ * (node-redis here; any client with a `sendCommand`-style call works). Without it, in memory.
+ */
+async function stateStore(): Promise<StateStore | undefined> {
+  const url = env.REDIS_URL;
+  if (!url) {
+    console.log(
+      'State store: in-memory (this process only; set REDIS_URL to share it between replicas)',
+    );
+    return undefined;
+  }
+  const { createClient } = await import('redis');
+  const client = createClient({ url });
+  // node-redis reconnects by itself; meanwhile the load balancer serves from local state.
+  client.on('error', (error: Error) => console.error(`Redis: ${error.message}`));
+  await client.connect();
+  const prefix = env.REDIS_PREFIX ?? 'pklb:';
+  console.log(`State store: Redis at ${new URL(url).host} (prefix ${prefix})`);
+  return redisStore({ sendCommand: (args) => client.sendCommand(args), prefix });
 }
 
 async function main(): Promise<void> {
@@ -72,6 +94,13 @@ async function main(): Promise<void> {
     loadBalancer = {};
     console.log(`Using the real providers for: ${Object.keys(keys).join(', ')}`);
   }
+  loadBalancer.store = await stateStore();
+  loadBalancer.on = {
+    'store-error': (event) =>
+      console.warn(
+        `State store ${event.reason} in ${event.operation} (x${event.count}): using local state`,
+      ),
+  };
   loadBalancer.virtualKeys = virtualKeysOf(keys);
   loadBalancer.config = defaultConfig(keys);
   // allow (default) keeps Portkey's inline-key requests working; virtual-keys-only or deny

@@ -43,6 +43,8 @@ export const errorCodes = {
   ERR_UPSTREAM_ERROR: 502,
   /** Every target that could serve the request is ejected by its circuit breaker. */
   ERR_NO_HEALTHY_TARGET: 503,
+  /** Every target that could serve the request is out for its provider's rate limit (429, with the earliest `retry-after`). */
+  ERR_RATE_LIMITED: 429,
   /**
    * The client closed the connection before the answer ended. Never sent (no one is left to
    * read it): it is the code of the `error` event and of the metrics, with status 499.

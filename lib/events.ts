@@ -111,6 +111,29 @@ export interface ErrorEvent extends RequestScoped {
   target?: string;
 }
 
+/**
+ * The state store failed (rejected, threw) or did not answer within `storeTimeout`: the request
+ * went on with this process's local state. Not tied to a request, and rate-limited: at most one
+ * event per 10 seconds per middleware, `count` telling how many failures it stands for. Never
+ * carries a key or an error message (either could hold data from your store).
+ */
+export interface StoreErrorEvent {
+  operation:
+    | 'init'
+    | 'snapshot'
+    | 'recordFailure'
+    | 'recordSuccess'
+    | 'tryProbe'
+    | 'releaseProbe'
+    | 'increment'
+    | 'counters';
+  reason: 'timeout' | 'error';
+  /** The error's `code` or class name (`ECONNREFUSED`, `ClientClosedError`), for `error`. */
+  error?: string;
+  /** Store failures since the previous `store-error` event, this one included. */
+  count: number;
+}
+
 /** Every event and its payload. */
 export interface LoadBalancerEventMap {
   request: RequestEvent;
@@ -122,6 +145,7 @@ export interface LoadBalancerEventMap {
   'circuit-close': CircuitEvent;
   response: ResponseEvent;
   error: ErrorEvent;
+  'store-error': StoreErrorEvent;
 }
 
 export type LoadBalancerEventName = keyof LoadBalancerEventMap;

@@ -22,9 +22,11 @@ export type {
   RetryEvent,
   SelectCandidate,
   SelectEvent,
+  StoreErrorEvent,
   TokenUsage,
 } from './events.js';
-export { MemoryHealthStore } from './health/memory-store.js';
+export { MemoryStore } from './health/memory-store.js';
+export { type RedisStoreOptions, redisStore } from './health/redis-store.js';
 export { portkeyLoadBalancer, portkeyLoadBalancer as default } from './load-balancer.js';
 export {
   type PromClientLike,
@@ -38,9 +40,9 @@ export type {
   BackoffOptions,
   CircuitBreakerOptions,
   Clock,
-  HealthRecord,
-  HealthStore,
+  FailurePolicy,
   LoadBalancerOptions,
+  MaybePromise,
   Operation,
   Params,
   PortkeyConfig,
@@ -51,6 +53,9 @@ export type {
   ProviderName,
   ProviderOptions,
   RequestConfigPolicy,
+  StateStore,
   StrategyMode,
+  SuccessPolicy,
+  TargetHealth,
   VirtualKey,
 } from './types.js';

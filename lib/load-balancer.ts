@@ -155,7 +155,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       health:
         settings.health === undefined
           ? undefined
-          : new HealthGate(settings.health, settings.clock.now, (change) => events.breaker(change)),
+          : new HealthGate(settings.health, (change) => events.breaker(change)),
       retries: 0,
       current: undefined,
       clientGone: false,

@@ -125,6 +125,12 @@ export function prometheusMetrics<R extends RegistryLike>(
     labelNames: ['provider', 'target_key'],
   });
 
+  const storeErrors = metric(client.Counter, {
+    name: `${prefix}store_errors_total`,
+    help: 'State store operations that failed or timed out and fell back to local state, by reason.',
+    labelNames: ['operation', 'reason'],
+  });
+
   function answered(event: ResponseEvent): void {
     const labels = { provider: event.provider, target: event.target };
     requests.inc({ ...labels, status: String(event.status) });
@@ -156,6 +162,8 @@ export function prometheusMetrics<R extends RegistryLike>(
         breaker.set({ provider: event.provider, target_key: event.targetKey }, 1),
       'circuit-close': (event) =>
         breaker.set({ provider: event.provider, target_key: event.targetKey }, 0),
+      'store-error': (event) =>
+        storeErrors.inc({ operation: event.operation, reason: event.reason }, event.count),
     },
     handler: (_req, res) => {
       registry.metrics().then(

@@ -7,8 +7,9 @@ import { ConfigResolver } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
 import { EventSink } from './events.js';
 import { isHeaderName, isHeaderValue } from './header-policy.js';
-import { SharedHealth } from './health/health-gate.js';
-import { MemoryHealthStore } from './health/memory-store.js';
+import type { StoreFailure } from './health/fail-open-store.js';
+import { type BreakerDefaults, SharedHealth } from './health/health-gate.js';
+import { MemoryStore } from './health/memory-store.js';
 import { HostPolicy, systemResolveHost } from './host-policy.js';
 import {
   createProviderRegistry,
@@ -23,6 +24,7 @@ import type {
   LoadBalancerOptions,
   ProviderName,
   RequestConfigPolicy,
+  StateStore,
 } from './types.js';
 
 /** Options resolved once at construction: the hot path reads only this. */
@@ -53,7 +55,13 @@ const defaults = {
   timeout: 600_000,
   deadline: 600_000,
   backoff: { initialDelayMs: 250, maxDelayMs: 8000, maxRetryAfterMs: 60_000 },
-  circuitBreaker: { failureThreshold: 5, windowMs: 60_000, cooldownMs: 30_000 },
+  circuitBreaker: {
+    failureThreshold: 5,
+    minimumRequests: 10,
+    windowMs: 60_000,
+    cooldownMs: 30_000,
+  },
+  storeTimeout: 100,
   requestConfig: 'allow',
 } as const;
 
@@ -78,6 +86,8 @@ const optionNames: readonly (keyof LoadBalancerOptions)[] = [
   'deadline',
   'backoff',
   'circuitBreaker',
+  'store',
+  'storeTimeout',
   'clock',
   'on',
   'allowDryRun',
@@ -200,6 +210,11 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   const providers = createProviderRegistry(options.providers);
   const breaker = options.circuitBreaker === false ? undefined : (options.circuitBreaker ?? {});
   const virtualKeys = virtualKeyTable(options.virtualKeys);
+  const events = new EventSink(
+    options.on === undefined ? [] : Array.isArray(options.on) ? options.on : [options.on],
+  );
+  const store = stateStore(options.store);
+  const storeTimeout = milliseconds('storeTimeout', options.storeTimeout, defaults.storeTimeout);
   return {
     configs: new ConfigResolver(options, virtualKeys, requestConfig, hosts),
     providers,
@@ -210,15 +225,19 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     deadline,
     backoff,
     maxEjectionMs: backoff.maxRetryAfterMs,
-    health: breaker === undefined ? undefined : sharedHealth(breaker, providers, timeout),
+    health:
+      breaker === undefined
+        ? undefined
+        : new SharedHealth(store, breakerDefaults(breaker), providers, clock.now, {
+            timeoutMs: storeTimeout,
+            onStoreFailure: storeErrorReporter(events, clock),
+          }),
     forwardedHeaders: resolveForwardedHeaders(options.forwardHeaders),
     httpAgent: options.httpAgent ?? agents.http,
     httpsAgent: options.httpsAgent ?? agents.https,
     guardedAgents: allowedHosts.length === 0 ? undefined : guardedAgents(hosts),
     hosts,
-    events: new EventSink(
-      options.on === undefined ? [] : Array.isArray(options.on) ? options.on : [options.on],
-    ),
+    events,
     allowDryRun: options.allowDryRun === true,
   };
 }
@@ -252,16 +271,92 @@ function virtualKeyTable(table: LoadBalancerOptions['virtualKeys']): VirtualKeyT
   }
 }
 
-function sharedHealth(
-  options: CircuitBreakerOptions,
-  providers: ProviderRegistry,
-  timeout: number,
-): SharedHealth {
-  const policy = {
+const storeMethods = [
+  'snapshot',
+  'recordFailure',
+  'recordSuccess',
+  'tryProbe',
+  'releaseProbe',
+  'increment',
+  'counters',
+] as const;
+
+function stateStore(store: StateStore | undefined): StateStore {
+  if (store === undefined) return new MemoryStore();
+  const missing = storeMethods.filter(
+    (name) => typeof (store as unknown as Record<string, unknown>)?.[name] !== 'function',
+  );
+  if (missing.length > 0) {
+    throw invalidOption(
+      'store',
+      `must implement StateStore (missing ${missing.join(', ')}), e.g. redisStore({ sendCommand })`,
+    );
+  }
+  return store;
+}
+
+/** At most one `store-error` event per this many milliseconds; the event counts the others. */
+const storeErrorIntervalMs = 10_000;
+
+function storeErrorReporter(events: EventSink, clock: Clock): (failure: StoreFailure) => void {
+  let lastAt = Number.NEGATIVE_INFINITY;
+  let count = 0;
+  return (failure) => {
+    count++;
+    const now = clock.now();
+    if (now - lastAt < storeErrorIntervalMs || !events.has('store-error')) return;
+    lastAt = now;
+    events.emit('store-error', {
+      operation: failure.operation,
+      reason: failure.reason,
+      ...(failure.error === undefined ? {} : { error: failure.error }),
+      count,
+    });
+    count = 0;
+  };
+}
+
+function breakerDefaults(options: CircuitBreakerOptions): BreakerDefaults {
+  if ('store' in options) {
+    throw invalidOption(
+      'circuitBreaker.store',
+      'has moved: pass the store as the top-level option, portkeyLoadBalancer({ store })',
+    );
+  }
+  const percentage = options.failureThresholdPercentage;
+  if (
+    percentage !== undefined &&
+    !(typeof percentage === 'number' && percentage > 0 && percentage <= 100)
+  ) {
+    throw invalidOption(
+      'circuitBreaker.failureThresholdPercentage',
+      'must be a number above 0 and at most 100, e.g. 50',
+    );
+  }
+  const statuses = options.failureStatusCodes;
+  if (
+    statuses !== undefined &&
+    !(
+      Array.isArray(statuses) &&
+      statuses.every((code) => Number.isInteger(code) && code >= 100 && code <= 599)
+    )
+  ) {
+    throw invalidOption(
+      'circuitBreaker.failureStatusCodes',
+      'must be an array of HTTP statuses, e.g. [429, 500, 502, 503, 504]',
+    );
+  }
+  return {
     failureThreshold: count(
       'circuitBreaker.failureThreshold',
       options.failureThreshold,
       defaults.circuitBreaker.failureThreshold,
+    ),
+    failureThresholdPercentage: percentage ?? 0,
+    minimumRequests: count(
+      'circuitBreaker.minimumRequests',
+      options.minimumRequests,
+      defaults.circuitBreaker.minimumRequests,
     ),
     windowMs: milliseconds(
       'circuitBreaker.windowMs',
@@ -273,14 +368,8 @@ function sharedHealth(
       options.cooldownMs,
       defaults.circuitBreaker.cooldownMs,
     ),
-    // A probe that never answers must not hold a target half-open for ever.
-    probeTimeoutMs: timeout,
+    failureStatusCodes: statuses,
   };
-  const store = options.store ?? new MemoryHealthStore();
-  if (typeof store.get !== 'function' || typeof store.set !== 'function') {
-    throw invalidOption('circuitBreaker.store', 'must have get(key) and set(key, record) methods');
-  }
-  return new SharedHealth(store, policy, providers);
 }
 
 /** Headers sent on every call must be sendable: refused here rather than on each request. */

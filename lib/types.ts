@@ -100,40 +100,118 @@ export interface VirtualKey {
   openaiProject?: string;
 }
 
-/** Per-target health as a {@link HealthStore} keeps it (epoch milliseconds; 0 = not set). */
-export interface HealthRecord {
+/** A value, or a Promise of it: store operations may answer either way. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * One target's circuit-breaker state as a {@link StateStore} keeps it (epoch milliseconds of the
+ * caller's clock; 0 = not set). Closed: `openUntil` is 0. Open: `openUntil` is in the future.
+ * Half-open: `openUntil` has passed and no probe holds it (`probeUntil` has passed too).
+ */
+export interface TargetHealth {
   /** Failures counted in the current window. */
   failures: number;
-  /** When the current failure window began. */
+  /** Outcomes (failures and successes) counted in the current window, for the percentage rule. */
+  requests: number;
+  /** When the current window began. */
   windowStart: number;
   /** The target is ejected until then. */
   openUntil: number;
   /** A half-open probe is in flight until then. */
   probeUntil: number;
+  /** Whether the ejection comes from a provider's rate limit (a 429 with `retry-after`). */
+  rateLimited: boolean;
+}
+
+/** What a failure does to a target's state: the breaker's policy for one target. */
+export interface FailurePolicy {
+  /** Failures within the window that open the breaker; 0 turns the count rule off. */
+  failureThreshold: number;
+  /** Failure percentage (1 to 100) within the window that opens the breaker; 0 turns it off. */
+  failureThresholdPercentage: number;
+  /** Outcomes the window must hold before the percentage rule applies. */
+  minimumRequests: number;
+  /** The window failures (and, for the percentage, requests) are counted in. */
+  windowMs: number;
+  /** How long an opened breaker ejects its target. */
+  cooldownMs: number;
+  /** When above 0, opens at once for this long (a 429's `retry-after`), and marks it rate-limited. */
+  openForMs: number;
+}
+
+/** What a success does to a target's state. */
+export interface SuccessPolicy {
+  windowMs: number;
+  /** Whether successes are counted (only the percentage rule needs them). */
+  countRequests: boolean;
 }
 
 /**
- * Where passive health lives. Keys identify a target (provider, base URL, Azure resource and
- * deployment, a hash of the key: never the key). Methods may return values or Promises, so a
- * shared store (Redis, a database) can back many replicas.
+ * Where routing state lives, as operations the store performs atomically (never a record read,
+ * changed and written back): a failure recorded by N overlapping requests counts N, and exactly
+ * one caller wins a probe, across every process sharing the store. Methods may return values or
+ * Promises. Keys identify a target (provider, base URL, Azure deployment, a hash of the key:
+ * never the key) or a counter. `now` is the caller's clock, so tests can drive time; a store
+ * forgets a key once nothing in it matters any more (its window, ejection and probe are over).
+ *
+ * The middleware never lets a store fail or stall a request: a store operation that throws,
+ * rejects or takes longer than `storeTimeout` is done on a local in-memory store instead (see
+ * `LoadBalancerOptions.storeTimeout`).
  */
-export interface HealthStore {
-  /** The target's record, or undefined when it is healthy and unknown. */
-  get(key: string): HealthRecord | undefined | Promise<HealthRecord | undefined>;
-  /** Replaces the target's record; undefined forgets it (healthy again). */
-  set(key: string, record: HealthRecord | undefined): void | Promise<void>;
+export interface StateStore {
+  /** Called once when the middleware is created (load scripts, warm a pool). */
+  init?(): MaybePromise<void>;
+  /** Releases what the store holds; the middleware never calls it: call it when your app stops. */
+  shutdown?(): MaybePromise<void>;
+  /** The state of each key, in order (undefined: closed and unknown). One batched read. */
+  snapshot(keys: readonly string[], now: number): MaybePromise<(TargetHealth | undefined)[]>;
+  /** Counts a failure and returns the new state (opened when the policy says so). */
+  recordFailure(key: string, now: number, policy: FailurePolicy): MaybePromise<TargetHealth>;
+  /**
+   * Counts a success: closes a half-open breaker (a probe's success) and, when the policy counts
+   * requests, counts it in the window. An open breaker (cooldown not over) is left as it is: a
+   * request that began before it opened proves little. Returns the new state.
+   */
+  recordSuccess(
+    key: string,
+    now: number,
+    policy: SuccessPolicy,
+  ): MaybePromise<TargetHealth | undefined>;
+  /**
+   * Takes the probe of a half-open target for `ttlMs`. True for exactly one caller among
+   * concurrent ones (and for every caller when the breaker has closed meanwhile); false while
+   * open or while another probe holds it.
+   */
+  tryProbe(key: string, now: number, ttlMs: number): MaybePromise<boolean>;
+  /** Gives a probe back at once (its request stopped): the next request may probe. */
+  releaseProbe(key: string): MaybePromise<void>;
+  /**
+   * Adds `by` (may be negative) to a counter and returns its new value. The counter expires
+   * `ttlMs` after its last change (its value then starts again from 0): a safety TTL for
+   * in-flight counts, or a window for usage counted under a per-window key.
+   */
+  increment(key: string, by: number, now: number, ttlMs: number): MaybePromise<number>;
+  /** The values of counters, in order (0 for unknown or expired ones). One batched read. */
+  counters(keys: readonly string[], now: number): MaybePromise<number[]>;
 }
 
-/** Passive health checking (circuit breaking) settings. */
+/** Passive health checking (circuit breaking) settings; a config's `strategy.cb_config` overrides them. */
 export interface CircuitBreakerOptions {
   /** Failures (connection errors, timeouts, 429 and 5xx answers) within `windowMs` that eject a target. Defaults to `5`. */
   failureThreshold?: number;
+  /**
+   * Failure percentage (1 to 100) of the window's outcomes that ejects a target, once the window
+   * holds `minimumRequests`. Counting it costs a store write per success. Defaults to `undefined` (off).
+   */
+  failureThresholdPercentage?: number;
+  /** Outcomes a window must hold before `failureThresholdPercentage` applies. Defaults to `10`. */
+  minimumRequests?: number;
   /** The window failures are counted in, in milliseconds. Defaults to `60000`. */
   windowMs?: number;
   /** How long an ejected target is skipped before one probe request is let through. Defaults to `30000`. */
   cooldownMs?: number;
-  /** Where health is kept. Defaults to a per-process in-memory store. */
-  store?: HealthStore;
+  /** Provider statuses that count as failures (connection errors and timeouts always do). Defaults to `429` and every `5xx`. */
+  failureStatusCodes?: number[];
 }
 
 /** Backoff between retries of one target. */
@@ -227,6 +305,18 @@ export interface LoadBalancerOptions {
    * it off. Defaults to the values of {@link CircuitBreakerOptions}.
    */
   circuitBreaker?: CircuitBreakerOptions | false;
+  /**
+   * Where circuit-breaker state lives: share it between replicas with {@link redisStore}, or
+   * write your own {@link StateStore}. Defaults to a per-process in-memory store (bounded).
+   */
+  store?: StateStore;
+  /**
+   * Milliseconds a store operation may take before the request goes on with local in-memory
+   * state for that operation (a `store-error` event reports it). After such a failure the
+   * shared store is left alone for one second, so a store that hangs does not slow every
+   * request. Defaults to `100`.
+   */
+  storeTimeout?: number;
   /** Time source for backoff waits, deadlines and circuit breaking. Defaults to the real clock. */
   clock?: Clock;
   /**
@@ -265,7 +355,7 @@ export interface LoadBalancerOptions {
   resolveHost?: (hostname: string) => Promise<string[]>;
   /**
    * Event listeners (`select`, `attempt`, `retry`, `fallback`, `circuit-open`, `circuit-close`,
-   * `request`, `response`, `error`), or several sets of them (your own and the metrics'). A
+   * `request`, `response`, `error`, `store-error`), or several sets of them (your own and the metrics'). A
    * listener that throws cannot break a request. Defaults to none.
    */
   on?: LoadBalancerListeners | LoadBalancerListeners[];

@@ -20,6 +20,20 @@ export interface RetryPolicy {
 /** Retry statuses when a `retry` gives none: rate limits and server errors. */
 export const defaultRetryStatusCodes: readonly number[] = [429, 500, 502, 503, 504];
 
+/**
+ * A config's own circuit-breaker policy (Portkey's `strategy.cb_config`), merged field by field
+ * down the tree; what it leaves out comes from the server's `circuitBreaker` option.
+ */
+export interface BreakerOverrides {
+  readonly failureThreshold?: number;
+  /** 1 to 100. */
+  readonly failureThresholdPercentage?: number;
+  readonly minimumRequests?: number;
+  /** Portkey's `cooldown_interval`, in milliseconds. */
+  readonly cooldownMs?: number;
+  readonly failureStatusCodes?: readonly number[];
+}
+
 /** A leaf of the resolved config: one provider call. Immutable; shared across requests. */
 export interface TargetNode {
   readonly kind: 'target';
@@ -42,6 +56,8 @@ export interface TargetNode {
   readonly customHost: string | undefined;
   /** Client headers forwarded to this target on top of the server's allowlist. Inherited. */
   readonly forwardHeaders: readonly string[] | undefined;
+  /** The closest strategies' `cb_config`, merged; undefined when none sets one. */
+  readonly circuitBreaker: BreakerOverrides | undefined;
 }
 
 /** An inner node: a strategy over its targets. */

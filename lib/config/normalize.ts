@@ -2,6 +2,7 @@ import { isForwardable } from '../header-policy.js';
 import type { Params, ProviderName, StrategyMode } from '../types.js';
 import {
   type AzureDeployment,
+  type BreakerOverrides,
   type ConfigNode,
   type ConfigTree,
   defaultRetryStatusCodes,
@@ -42,6 +43,7 @@ interface Inherited {
   retry: RetryPolicy | undefined;
   customHost: string | undefined;
   forwardHeaders: readonly string[] | undefined;
+  circuitBreaker: BreakerOverrides | undefined;
 }
 
 export interface Credentials {
@@ -58,6 +60,7 @@ const nothingInherited: Inherited = {
   retry: undefined,
   customHost: undefined,
   forwardHeaders: undefined,
+  circuitBreaker: undefined,
 };
 
 /** Per-check state threaded through the resolution. */
@@ -163,6 +166,7 @@ function resolveV2(
   const handedDown = {
     identity: identityOf(raw, path, inherited, resolution),
     ...commonSettings(raw, inherited),
+    circuitBreaker: breakerOverrides(strategy, inherited.circuitBreaker),
   };
   const targets = children.map((child, index) =>
     resolveV2(child, `${path}.targets[${index}]`, handedDown, resolution),
@@ -188,7 +192,27 @@ function commonSettings(raw: RawNode, inherited: Inherited): Omit<Inherited, 'id
     retry: retryPolicyOf(raw.retry as RawNode | undefined) ?? inherited.retry,
     customHost: field<string>(raw, 'customHost') ?? inherited.customHost,
     forwardHeaders: field<string[]>(raw, 'forwardHeaders') ?? inherited.forwardHeaders,
+    circuitBreaker: inherited.circuitBreaker,
   };
+}
+
+/** A strategy's `cb_config` over its parent's, field by field (Portkey's inheritance). */
+function breakerOverrides(
+  strategy: RawNode | undefined,
+  inherited: BreakerOverrides | undefined,
+): BreakerOverrides | undefined {
+  const raw = strategy === undefined ? undefined : field<RawNode>(strategy, 'cbConfig');
+  if (raw === undefined) return inherited;
+  const own: Record<string, unknown> = {
+    failureThreshold: field<number>(raw, 'failureThreshold'),
+    failureThresholdPercentage: field<number>(raw, 'failureThresholdPercentage'),
+    minimumRequests: field<number>(raw, 'minimumRequests'),
+    cooldownMs: field<number>(raw, 'cooldownInterval'),
+    failureStatusCodes: field<number[]>(raw, 'failureStatusCodes'),
+  };
+  const merged: Record<string, unknown> = { ...inherited };
+  for (const [name, value] of Object.entries(own)) if (value !== undefined) merged[name] = value;
+  return merged as BreakerOverrides;
 }
 
 /**

@@ -58,6 +58,19 @@ const retrySchema = {
   },
 };
 
+/** Portkey's circuit-breaker config of a strategy (`strategy.cb_config`), in either spelling. */
+const cbConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: withBothSpellings({
+    failureThreshold: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    failureThresholdPercentage: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+    minimumRequests: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    cooldownInterval: { type: 'integer', minimum: 1, maximum: 86_400_000 },
+    failureStatusCodes: statusCodesSchema,
+  }),
+};
+
 /** Fields a target may carry in camelCase; each is also accepted in snake_case. */
 const targetFields: Record<string, object> = {
   requestTimeout: { type: 'integer', minimum: 1, maximum: 3_600_000 },
@@ -136,7 +149,7 @@ function nodeDefinitions(): Record<string, object> {
         additionalProperties: false,
         properties: {
           mode: modeSchema,
-          ...withBothSpellings({ onStatusCodes: statusCodesSchema }),
+          ...withBothSpellings({ onStatusCodes: statusCodesSchema, cbConfig: cbConfigSchema }),
         },
       },
     };

@@ -1,64 +1,118 @@
 /**
  * Passive health as pure state transitions: a target that keeps failing is ejected for a
  * cooldown, then one probe is let through (half-open) and its outcome closes or re-opens the
- * breaker. Time is always passed in, so tests drive it with a fake clock.
+ * breaker. Time is always passed in, so tests drive it with a fake clock. The memory store runs
+ * these functions; the Redis store runs the same rules in Lua (and the store contract tests hold
+ * both to them).
  */
 
-import type { HealthRecord } from '../types.js';
+import type { FailurePolicy, SuccessPolicy, TargetHealth } from '../types.js';
 
-export type { HealthRecord };
-
-export interface BreakerPolicy {
-  /** Failures within `windowMs` that open the breaker. */
-  readonly failureThreshold: number;
-  readonly windowMs: number;
-  /** How long an opened breaker ejects its target. */
-  readonly cooldownMs: number;
-  /** How long a half-open probe may take before another is allowed. */
-  readonly probeTimeoutMs: number;
-}
+export type { FailurePolicy, SuccessPolicy, TargetHealth };
 
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'probing';
 
-export function breakerState(record: HealthRecord | undefined, now: number): BreakerState {
-  if (record === undefined || record.openUntil === 0) return 'closed';
-  if (record.openUntil > now) return 'open';
-  return record.probeUntil > now ? 'probing' : 'half-open';
+export function breakerState(health: TargetHealth | undefined, now: number): BreakerState {
+  if (health === undefined || health.openUntil === 0) return 'closed';
+  if (health.openUntil > now) return 'open';
+  return health.probeUntil > now ? 'probing' : 'half-open';
 }
 
 /** When an unavailable target may be tried again. */
-export function availableAgainAt(record: HealthRecord): number {
-  return Math.max(record.openUntil, record.probeUntil);
+export function availableAgainAt(health: TargetHealth): number {
+  return Math.max(health.openUntil, health.probeUntil);
 }
 
-/** The record after a half-open target lets its probe through. */
-export function withProbe(record: HealthRecord, now: number, policy: BreakerPolicy): HealthRecord {
-  return { ...record, probeUntil: now + policy.probeTimeoutMs };
+function opened(now: number, forMs: number, rateLimited: boolean): TargetHealth {
+  return {
+    failures: 0,
+    requests: 0,
+    windowStart: now,
+    openUntil: now + forMs,
+    probeUntil: 0,
+    rateLimited,
+  };
 }
 
 /**
- * The record after a failure. A failed probe re-opens at once; `openForMs` (a 429's Retry-After)
- * opens at once for that long; otherwise the breaker opens when the window's count reaches the
- * threshold.
+ * The state after a failure. While open, nothing changes (the failure is old news). A failure
+ * while half-open or probing (a failed probe) re-opens at once, for `openForMs` when the
+ * provider asked for it, else for the cooldown. `openForMs` opens a closed breaker at once too.
+ * Otherwise the failure is counted and the breaker opens when the count or the percentage rule
+ * says so.
  */
 export function afterFailure(
-  record: HealthRecord | undefined,
+  health: TargetHealth | undefined,
   now: number,
-  policy: BreakerPolicy,
-  openForMs?: number,
-): HealthRecord {
-  const state = breakerState(record, now);
-  if (state === 'half-open' || state === 'probing') {
-    return { failures: 0, windowStart: now, openUntil: now + policy.cooldownMs, probeUntil: 0 };
-  }
-  if (openForMs !== undefined && openForMs > 0) {
-    return { failures: 0, windowStart: now, openUntil: now + openForMs, probeUntil: 0 };
-  }
-  const inWindow = record !== undefined && now - record.windowStart < policy.windowMs;
-  const failures = inWindow ? record.failures + 1 : 1;
-  const windowStart = inWindow ? record.windowStart : now;
-  if (failures >= policy.failureThreshold) {
-    return { failures: 0, windowStart: now, openUntil: now + policy.cooldownMs, probeUntil: 0 };
-  }
-  return { failures, windowStart, openUntil: record?.openUntil ?? 0, probeUntil: 0 };
+  policy: FailurePolicy,
+): TargetHealth {
+  const state = breakerState(health, now);
+  if (state === 'open') return health as TargetHealth;
+  const rateLimited = policy.openForMs > 0;
+  const ejectFor = rateLimited ? policy.openForMs : policy.cooldownMs;
+  if (state !== 'closed' || rateLimited) return opened(now, ejectFor, rateLimited);
+  const inWindow = health !== undefined && now - health.windowStart < policy.windowMs;
+  const failures = (inWindow ? health.failures : 0) + 1;
+  const requests = (inWindow ? health.requests : 0) + 1;
+  const windowStart = inWindow ? health.windowStart : now;
+  const byCount = policy.failureThreshold > 0 && failures >= policy.failureThreshold;
+  const byPercentage =
+    policy.failureThresholdPercentage > 0 &&
+    requests >= policy.minimumRequests &&
+    failures * 100 >= policy.failureThresholdPercentage * requests;
+  if (byCount || byPercentage) return opened(now, policy.cooldownMs, false);
+  return { failures, requests, windowStart, openUntil: 0, probeUntil: 0, rateLimited: false };
+}
+
+/**
+ * The state after a success: a half-open or probing breaker closes (undefined: forgotten); an
+ * open one stays open; a closed one counts the success when the policy counts requests.
+ */
+export function afterSuccess(
+  health: TargetHealth | undefined,
+  now: number,
+  policy: SuccessPolicy,
+): TargetHealth | undefined {
+  const state = breakerState(health, now);
+  if (state === 'open') return health;
+  if (state !== 'closed') return undefined;
+  if (!policy.countRequests) return health;
+  const inWindow = health !== undefined && now - health.windowStart < policy.windowMs;
+  return {
+    failures: inWindow ? health.failures : 0,
+    requests: (inWindow ? health.requests : 0) + 1,
+    windowStart: inWindow ? health.windowStart : now,
+    openUntil: 0,
+    probeUntil: 0,
+    rateLimited: false,
+  };
+}
+
+/** The outcome of a probe request: whether it may go, and the state after. */
+export function afterProbe(
+  health: TargetHealth | undefined,
+  now: number,
+  ttlMs: number,
+): { granted: boolean; health: TargetHealth | undefined } {
+  const state = breakerState(health, now);
+  if (state === 'closed') return { granted: true, health };
+  if (state !== 'half-open') return { granted: false, health };
+  return { granted: true, health: { ...(health as TargetHealth), probeUntil: now + ttlMs } };
+}
+
+/** The state after a probe is given back. */
+export function afterRelease(health: TargetHealth | undefined): TargetHealth | undefined {
+  return health === undefined || health.probeUntil === 0 ? health : { ...health, probeUntil: 0 };
+}
+
+/**
+ * Until when a state matters: the end of its window, of its ejection plus one cooldown (so that
+ * a half-open target stays half-open a while rather than closing unseen), and of its probe.
+ */
+export function keepUntil(health: TargetHealth, windowMs: number, cooldownMs: number): number {
+  return Math.max(
+    health.windowStart + windowMs,
+    health.openUntil === 0 ? 0 : health.openUntil + cooldownMs,
+    health.probeUntil,
+  );
 }

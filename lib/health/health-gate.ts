@@ -1,17 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { TargetNode } from '../config/config-tree.js';
+import type { BreakerOverrides, TargetNode } from '../config/config-tree.js';
 import { type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
 import type { Availability } from '../routing/run-plan.js';
-import type { HealthRecord, HealthStore } from '../types.js';
-import {
-  afterFailure,
-  availableAgainAt,
-  type BreakerPolicy,
-  breakerState,
-  withProbe,
-} from './circuit-breaker.js';
+import type { FailurePolicy, MaybePromise, StateStore, TargetHealth } from '../types.js';
+import { availableAgainAt, breakerState } from './circuit-breaker.js';
+import { FailOpenStore, isPromise, type StoreFailure } from './fail-open-store.js';
 
-const available: Availability = { available: true, retryAt: 0 };
+const available: Availability = { available: true, retryAt: 0, rateLimited: false };
+
+/** While another request holds a target's probe, clients are told to come back this soon. */
+const probeBusyRetryMs = 1000;
 
 /** What the health gate reports when a breaker opens or closes. */
 export interface BreakerChange {
@@ -23,95 +21,226 @@ export interface BreakerChange {
   until?: number;
 }
 
+/** The server's breaker settings, which a config's `cb_config` overrides field by field. */
+export interface BreakerDefaults {
+  readonly failureThreshold: number;
+  readonly failureThresholdPercentage: number;
+  readonly minimumRequests: number;
+  readonly windowMs: number;
+  readonly cooldownMs: number;
+  /** Undefined: 429 and every 5xx. */
+  readonly failureStatusCodes: readonly number[] | undefined;
+}
+
+/** One target's breaker policy, resolved once per target node. */
+interface TargetPolicy {
+  readonly failure: FailurePolicy;
+  readonly failureStatusCodes: readonly number[] | undefined;
+}
+
+/** What an attempt came to, as health sees it. */
+export type AttemptHealth =
+  | { kind: 'success' }
+  /** `openForMs`: a 429's retry-after; `timeoutMs`: the attempt timed out after that long. */
+  | { kind: 'failure'; openForMs?: number; timeoutMs?: number }
+  /** The request stopped before the attempt ended (client gone, deadline): nothing learnt. */
+  | { kind: 'stopped' };
+
 /**
- * Passive health for one request: reads each target's record from the store once, answers
- * availability from that snapshot and the clock, and writes back what this request learnt.
+ * Passive health for one request: reads every target's state from the store in one batched
+ * read, answers availability from that snapshot and the clock, and reports what this request
+ * learns as atomic store operations, keeping the state each returns. A probe it takes always
+ * ends: with a success, a failure, or released when the request stops.
  */
 export class HealthGate {
-  readonly #records = new Map<string, HealthRecord | undefined>();
+  readonly #records = new Map<string, TargetHealth | undefined>();
+  readonly #probes = new Set<string>();
 
   constructor(
     private readonly shared: SharedHealth,
-    private readonly now: () => number,
     private readonly onChange?: (change: BreakerChange) => void,
   ) {}
 
-  /** Loads the records of `targets`; resolves at once when the store answers synchronously. */
+  /** Loads the state of `targets`; resolves at once when the store answers synchronously. */
   load(targets: readonly TargetNode[]): void | Promise<void> {
-    const pending: Promise<void>[] = [];
+    const keys: string[] = [];
     for (const target of targets) {
       const key = this.shared.keyOf(target);
-      if (this.#records.has(key)) continue;
-      const record = this.shared.store.get(key);
-      if (isPromise(record)) {
+      if (!this.#records.has(key)) {
         this.#records.set(key, undefined);
-        pending.push(record.then((value) => void this.#records.set(key, value)));
-      } else {
-        this.#records.set(key, record);
+        keys.push(key);
       }
     }
-    if (pending.length > 0) return Promise.all(pending).then(() => undefined);
+    if (keys.length === 0) return;
+    const now = this.shared.now();
+    const states = this.shared.store.run(
+      'snapshot',
+      (store) => store.snapshot(keys, now),
+      (local) => local.snapshot(keys, now),
+    );
+    const keep = (values: (TargetHealth | undefined)[]) => {
+      for (let index = 0; index < keys.length; index++) {
+        this.#records.set(keys[index] as string, values[index]);
+      }
+    };
+    if (isPromise(states)) return states.then(keep);
+    keep(states);
   }
 
   availability(target: TargetNode): Availability {
-    const record = this.#records.get(this.shared.keyOf(target));
-    const state = breakerState(record, this.now());
-    if (state === 'closed' || state === 'half-open') return available;
-    return { available: false, retryAt: availableAgainAt(record as HealthRecord) };
-  }
-
-  /** Before an attempt: a half-open target lets this request be its one probe. */
-  beginAttempt(target: TargetNode): boolean {
     const key = this.shared.keyOf(target);
     const record = this.#records.get(key);
-    const now = this.now();
+    const now = this.shared.now();
     const state = breakerState(record, now);
-    if (state === 'open' || state === 'probing') return false;
-    if (state === 'half-open')
-      this.#write(key, withProbe(record as HealthRecord, now, this.shared.policy));
-    return true;
+    if (state === 'closed' || state === 'half-open' || this.#probes.has(key)) return available;
+    const health = record as TargetHealth;
+    const retryAt =
+      state === 'probing'
+        ? Math.min(health.probeUntil, now + probeBusyRetryMs)
+        : availableAgainAt(health);
+    return { available: false, retryAt, rateLimited: state === 'open' && health.rateLimited };
   }
 
-  recordSuccess(target: TargetNode): void {
+  /**
+   * Before an attempt: true when it may go. A half-open target lets exactly one request (across
+   * every replica sharing the store) through as its probe, for at most `probeTtlMs`.
+   */
+  beginAttempt(target: TargetNode, probeTtlMs: number): boolean | Promise<boolean> {
     const key = this.shared.keyOf(target);
+    if (this.#probes.has(key)) return true;
     const record = this.#records.get(key);
-    // Failures count within their window whatever succeeds in between; only a probe's success
-    // (a breaker that had opened) clears the record.
-    if (record === undefined || record.openUntil === 0) return;
-    this.#write(key, undefined);
-    this.onChange?.({ target, key, state: 'closed' });
+    const now = this.shared.now();
+    const state = breakerState(record, now);
+    if (state === 'closed') return true;
+    if (state !== 'half-open') return false;
+    const granted = this.shared.store.run(
+      'tryProbe',
+      (store) => store.tryProbe(key, now, probeTtlMs),
+      (local) => local.tryProbe(key, now, probeTtlMs),
+    );
+    const decide = (won: boolean) => {
+      if (won) this.#probes.add(key);
+      else
+        this.#records.set(key, { ...(record as TargetHealth), probeUntil: now + probeBusyRetryMs });
+      return won;
+    };
+    return isPromise(granted) ? granted.then(decide) : decide(granted);
   }
 
-  /** A failure (`openForMs`: a 429's retry-after, which ejects at once). */
-  recordFailure(target: TargetNode, openForMs?: number): void {
+  /** Whether a provider status counts against the target. */
+  isFailureStatus(target: TargetNode, status: number): boolean {
+    const statuses = this.shared.policyOf(target).failureStatusCodes;
+    return statuses === undefined ? status === 429 || status >= 500 : statuses.includes(status);
+  }
+
+  /**
+   * Reports an attempt's outcome. Resolves once a failure is recorded (bounded by the store
+   * timeout), so that the request's next step sees the state it led to; successes and released
+   * probes are not waited for.
+   */
+  endAttempt(target: TargetNode, outcome: AttemptHealth): void | Promise<void> {
     const key = this.shared.keyOf(target);
-    const before = this.#records.get(key);
-    const now = this.now();
-    const after = afterFailure(before, now, this.shared.policy, openForMs);
-    this.#write(key, after);
-    if (after.openUntil > now && (before === undefined || before.openUntil !== after.openUntil)) {
-      this.onChange?.({ target, key, state: 'open', until: after.openUntil });
+    const probing = this.#probes.delete(key);
+    const now = this.shared.now();
+    switch (outcome.kind) {
+      case 'stopped':
+        if (probing) this.#fireAndForget(this.#release(key));
+        return;
+      case 'success':
+        this.#fireAndForget(this.#success(target, key, now, probing));
+        return;
+      case 'failure':
+        return this.#failure(target, key, now, outcome, probing);
     }
   }
 
-  #write(key: string, record: HealthRecord | undefined): void {
-    this.#records.set(key, record);
-    const written = this.shared.store.set(key, record);
-    // A shared store that fails must not fail the request; health is advisory.
-    if (isPromise(written)) written.catch(this.shared.onStoreError ?? ignore);
+  #failure(
+    target: TargetNode,
+    key: string,
+    now: number,
+    outcome: { openForMs?: number; timeoutMs?: number },
+    probing: boolean,
+  ): void | Promise<void> {
+    const base = this.shared.policyOf(target).failure;
+    // A hang is only learnt of at its timeout: a timeout counts in a window long enough to hold
+    // `failureThreshold` timeouts in a row, so that hangs longer than the window still add up.
+    const hangsWindow = (outcome.timeoutMs ?? 0) * Math.max(1, base.failureThreshold);
+    const policy: FailurePolicy = {
+      ...base,
+      windowMs: Math.max(base.windowMs, hangsWindow),
+      openForMs: outcome.openForMs ?? 0,
+    };
+    const after = this.shared.store.run(
+      'recordFailure',
+      (store) => store.recordFailure(key, now, policy),
+      (local) => local.recordFailure(key, now, policy),
+      probing,
+    );
+    const before = this.#records.get(key);
+    const keep = (health: TargetHealth) => {
+      this.#records.set(key, health);
+      // Opened by this very operation (not found open): its state starts at `now`.
+      const opened = health.openUntil > now && health.windowStart === now && health.failures === 0;
+      if (opened && before?.openUntil !== health.openUntil) {
+        this.onChange?.({ target, key, state: 'open', until: health.openUntil });
+      }
+    };
+    if (isPromise(after)) return after.then(keep);
+    keep(after);
+  }
+
+  #success(target: TargetNode, key: string, now: number, probing: boolean): MaybePromise<void> {
+    const { failure } = this.shared.policyOf(target);
+    const countRequests = failure.failureThresholdPercentage > 0;
+    // Without the percentage rule only a probe's success changes anything: no store call.
+    if (!probing && !countRequests) return;
+    const policy = { windowMs: failure.windowMs, countRequests };
+    const after = this.shared.store.run(
+      'recordSuccess',
+      (store) => store.recordSuccess(key, now, policy),
+      (local) => local.recordSuccess(key, now, policy),
+      probing,
+    );
+    const keep = (health: TargetHealth | undefined) => {
+      this.#records.set(key, health);
+      if (probing && health === undefined) this.onChange?.({ target, key, state: 'closed' });
+    };
+    if (isPromise(after)) return after.then(keep);
+    keep(after);
+  }
+
+  #release(key: string): MaybePromise<void> {
+    return this.shared.store.run(
+      'releaseProbe',
+      (store) => store.releaseProbe(key),
+      (local) => local.releaseProbe(key),
+      true,
+    );
+  }
+
+  #fireAndForget(result: MaybePromise<void>): void {
+    // FailOpenStore never rejects; a listener of onChange may throw, which is its own affair.
+    if (isPromise(result)) result.catch(ignore);
   }
 }
 
-/** What every request's gate shares: the store, the policy and target identities. */
+/** What every request's gate shares: the store, the policies and target identities. */
 export class SharedHealth {
   readonly #keys = new WeakMap<TargetNode, string>();
+  readonly #policies = new WeakMap<TargetNode, TargetPolicy>();
+  readonly store: FailOpenStore;
 
   constructor(
-    readonly store: HealthStore,
-    readonly policy: BreakerPolicy,
+    store: StateStore,
+    readonly defaults: BreakerDefaults,
     private readonly providers: ProviderRegistry,
-    readonly onStoreError?: (error: unknown) => void,
-  ) {}
+    readonly now: () => number,
+    options: { timeoutMs: number; onStoreFailure: (failure: StoreFailure) => void },
+  ) {
+    // The memory store answers synchronously and never fails: the wrapper then only passes through.
+    this.store = new FailOpenStore(store, options.timeoutMs, now, options.onStoreFailure);
+    this.store.init();
+  }
 
   /**
    * A target's identity: provider, base URL, Azure deployment and a hash of the key. Two configs
@@ -130,12 +259,36 @@ export class SharedHealth {
     }
     return key;
   }
+
+  /** The server's defaults with the target's inherited `cb_config` over them. */
+  policyOf(target: TargetNode): TargetPolicy {
+    let policy = this.#policies.get(target);
+    if (policy === undefined) {
+      policy = resolvePolicy(this.defaults, target.circuitBreaker);
+      this.#policies.set(target, policy);
+    }
+    return policy;
+  }
 }
 
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+function resolvePolicy(defaults: BreakerDefaults, own: BreakerOverrides | undefined): TargetPolicy {
+  // A cb_config that asks for a failure percentage without a count wants the percentage only.
+  const countOff =
+    own?.failureThresholdPercentage !== undefined && own.failureThreshold === undefined;
+  return {
+    failure: {
+      failureThreshold: countOff ? 0 : (own?.failureThreshold ?? defaults.failureThreshold),
+      failureThresholdPercentage:
+        own?.failureThresholdPercentage ?? defaults.failureThresholdPercentage,
+      minimumRequests: own?.minimumRequests ?? defaults.minimumRequests,
+      windowMs: defaults.windowMs,
+      cooldownMs: own?.cooldownMs ?? defaults.cooldownMs,
+      openForMs: 0,
+    },
+    failureStatusCodes: own?.failureStatusCodes ?? defaults.failureStatusCodes,
+  };
 }
 
 function ignore(): void {
-  // See #write.
+  // See #fireAndForget.
 }

@@ -1,31 +1,99 @@
-import type { HealthStore } from '../types.js';
-import type { HealthRecord } from './circuit-breaker.js';
+import type { FailurePolicy, StateStore, SuccessPolicy, TargetHealth } from '../types.js';
+import {
+  afterFailure,
+  afterProbe,
+  afterRelease,
+  afterSuccess,
+  keepUntil,
+} from './circuit-breaker.js';
+
+interface Entry<T> {
+  value: T;
+  /** The caller's clock: the entry is gone from then on. */
+  expiresAt: number;
+}
 
 /**
- * The default health store: one Map per process. Bounded, so that request-supplied targets
- * (each distinct key is a distinct target) cannot grow it without limit; the oldest records go
- * first. Share health between replicas by implementing {@link HealthStore} on a shared store.
+ * The default {@link StateStore}: Maps in this process, answering synchronously (JavaScript runs
+ * each operation to its end, so each is atomic). Bounded, so that request-supplied targets (each
+ * distinct key is a distinct target) cannot grow it without limit: beyond `capacity` entries the
+ * least recently changed go first; an entry also goes once it has expired. Share state between
+ * replicas with `redisStore()` or your own store.
  */
-export class MemoryHealthStore implements HealthStore {
-  readonly #records = new Map<string, HealthRecord>();
+export class MemoryStore implements StateStore {
+  readonly #health = new Map<string, Entry<TargetHealth>>();
+  readonly #counters = new Map<string, Entry<number>>();
 
+  /** @param capacity Entries kept of each kind (health, counters). Defaults to `10000`. */
   constructor(readonly capacity = 10_000) {}
 
-  get(key: string): HealthRecord | undefined {
-    return this.#records.get(key);
+  snapshot(keys: readonly string[], now: number): (TargetHealth | undefined)[] {
+    return keys.map((key) => this.#read(this.#health, key, now));
   }
 
-  set(key: string, record: HealthRecord | undefined): void {
-    if (record === undefined) {
-      this.#records.delete(key);
-      return;
+  recordFailure(key: string, now: number, policy: FailurePolicy): TargetHealth {
+    const before = this.#read(this.#health, key, now);
+    const after = afterFailure(before, now, policy);
+    if (after !== before) {
+      this.#write(this.#health, key, after, keepUntil(after, policy.windowMs, policy.cooldownMs));
     }
-    // Re-inserting keeps the Map ordered by last update, so the oldest come first.
-    this.#records.delete(key);
-    if (this.#records.size >= this.capacity) {
-      const oldest = this.#records.keys().next();
-      if (oldest.done !== true) this.#records.delete(oldest.value);
+    return after;
+  }
+
+  recordSuccess(key: string, now: number, policy: SuccessPolicy): TargetHealth | undefined {
+    const before = this.#read(this.#health, key, now);
+    const after = afterSuccess(before, now, policy);
+    if (after === undefined) this.#health.delete(key);
+    else if (after !== before)
+      this.#write(this.#health, key, after, keepUntil(after, policy.windowMs, 0));
+    return after;
+  }
+
+  tryProbe(key: string, now: number, ttlMs: number): boolean {
+    const entry = this.#health.get(key);
+    const before = this.#read(this.#health, key, now);
+    const { granted, health } = afterProbe(before, now, ttlMs);
+    if (entry !== undefined && health !== undefined && health !== before) {
+      entry.value = health;
+      entry.expiresAt = Math.max(entry.expiresAt, health.probeUntil);
     }
-    this.#records.set(key, record);
+    return granted;
+  }
+
+  releaseProbe(key: string): void {
+    const entry = this.#health.get(key);
+    if (entry === undefined) return;
+    const after = afterRelease(entry.value);
+    if (after !== undefined) entry.value = after;
+  }
+
+  increment(key: string, by: number, now: number, ttlMs: number): number {
+    const value = (this.#read(this.#counters, key, now) ?? 0) + by;
+    this.#write(this.#counters, key, value, now + ttlMs);
+    return value;
+  }
+
+  counters(keys: readonly string[], now: number): number[] {
+    return keys.map((key) => this.#read(this.#counters, key, now) ?? 0);
+  }
+
+  #read<T>(map: Map<string, Entry<T>>, key: string, now: number): T | undefined {
+    const entry = map.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= now) {
+      map.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  #write<T>(map: Map<string, Entry<T>>, key: string, value: T, expiresAt: number): void {
+    // Re-inserting keeps the Map ordered by last change, so the oldest come first.
+    map.delete(key);
+    if (map.size >= this.capacity) {
+      const oldest = map.keys().next();
+      if (oldest.done !== true) map.delete(oldest.value);
+    }
+    map.set(key, { value, expiresAt });
   }
 }

@@ -148,7 +148,7 @@ function onClientClose(call: Call): void {
   }
 }
 
-const alwaysAvailable: Availability = { available: true, retryAt: 0 };
+const alwaysAvailable: Availability = { available: true, retryAt: 0, rateLimited: false };
 
 /**
  * The plan's driver for a real call, and then the delivery of its answer: a class, so a request
@@ -176,9 +176,10 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
     // The message may quote the provider, which may quote the key.
     const message = secrets === undefined ? error.message : secrets.maskText(error.message);
     this.call.events.failed(error.code, error.status, message, target);
-    // A 429 or 5xx was counted when it arrived; any other answer that fails now counts now.
-    if (delivered.status !== 429 && delivered.status < 500) {
-      this.call.health?.recordFailure(target);
+    // A failure status was counted when it arrived; any other answer that fails now counts now.
+    const health = this.call.health;
+    if (health !== undefined && !health.isFailureStatus(target, delivered.status)) {
+      void health.endAttempt(target, { kind: 'failure' });
     }
   }
 
@@ -204,6 +205,10 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
 
   sleep(ms: number): Promise<void> {
     return this.settings.clock.sleep(ms);
+  }
+
+  now(): number {
+    return this.settings.clock.now();
   }
 
   random(): number {
@@ -237,12 +242,38 @@ function attempt(
   retry: number,
 ): Promise<AttemptOutcome> {
   const prepared = call.prepare(target);
-  if (call.health !== undefined && !call.health.beginAttempt(target)) {
-    return Promise.resolve({
-      kind: 'unavailable',
-      retryAt: call.health.availability(target).retryAt,
-    });
-  }
+  const remaining = call.deadlineAt - settings.clock.now();
+  const timeout = Math.max(1, Math.min(target.requestTimeout ?? settings.timeout, remaining));
+  // A probe is held for the attempt's timeout at most (and released if the request stops).
+  const allowed = call.health?.beginAttempt(target, timeout + probeMarginMs) ?? true;
+  if (allowed === true) return startAttempt(call, settings, target, retry, prepared, timeout);
+  if (allowed === false) return Promise.resolve(unavailableOutcome(call, target));
+  return allowed.then((granted) => {
+    if (!granted) return unavailableOutcome(call, target);
+    if (call.clientGone) {
+      call.health?.endAttempt(target, { kind: 'stopped' });
+      return { kind: 'stopped' };
+    }
+    return startAttempt(call, settings, target, retry, prepared, timeout);
+  });
+}
+
+/** Slack over an attempt's timeout before its probe expires on its own. */
+const probeMarginMs = 1000;
+
+function unavailableOutcome(call: Call, target: TargetNode): AttemptOutcome {
+  const health = call.health?.availability(target) ?? alwaysAvailable;
+  return { kind: 'unavailable', retryAt: health.retryAt, rateLimited: health.rateLimited };
+}
+
+function startAttempt(
+  call: Call,
+  settings: CallSettings,
+  target: TargetNode,
+  retry: number,
+  prepared: PreparedRequest,
+  timeout: number,
+): Promise<AttemptOutcome> {
   if (retry > 0) call.retries++;
   if (call.events.sink.has('attempt')) {
     call.events.attempt(
@@ -251,9 +282,7 @@ function attempt(
       `${prepared.proxyTarget.protocol}//${prepared.proxyTarget.host}${prepared.upstreamPath}`,
     );
   }
-  const remaining = call.deadlineAt - settings.clock.now();
   return new Promise<AttemptOutcome>((resolve, reject) => {
-    const timeout = Math.max(1, Math.min(target.requestTimeout ?? settings.timeout, remaining));
     const current = new CallAttempt(prepared, timeout, call.req.url ?? '/', (outcome) =>
       resolve(withHealth(call, settings, current, outcome)),
     );
@@ -300,32 +329,48 @@ class CallAttempt implements Attempt {
   }
 }
 
-/** Completes an outcome with the provider's retry-after and records what it says of health. */
+/**
+ * Completes an outcome with the provider's retry-after and records what it says of health. A
+ * failure resolves once recorded (bounded by the store timeout), so the plan's next step sees
+ * the breaker it may have opened.
+ */
 function withHealth(
   call: Call,
   settings: CallSettings,
   attempt: Attempt,
   outcome: AttemptOutcome,
-): AttemptOutcome {
+): AttemptOutcome | Promise<AttemptOutcome> {
   const target = attempt.prepared.target;
+  const health = call.health;
   if (outcome.kind === 'failure') {
-    call.health?.recordFailure(target);
+    const timeoutMs = outcome.timedOut ? attempt.timeout : undefined;
+    return afterRecording(health?.endAttempt(target, { kind: 'failure', timeoutMs }), outcome);
+  }
+  if (outcome.kind !== 'response') {
+    health?.endAttempt(target, { kind: 'stopped' });
     return outcome;
   }
-  if (outcome.kind !== 'response') return outcome;
   const { status } = outcome;
   const waitMs =
     status === 429 || status === 503
       ? retryAfterMs(outcome.response.upstream.headers, settings.clock.now())
       : undefined;
-  if (status === 429 || status >= 500) {
-    const ejectFor =
+  const answered = { ...outcome, retryAfterMs: waitMs };
+  if (health === undefined) return answered;
+  if (health.isFailureStatus(target, status)) {
+    const openForMs =
       status === 429 && waitMs !== undefined ? Math.min(waitMs, settings.maxEjectionMs) : undefined;
-    call.health?.recordFailure(target, ejectFor);
-  } else {
-    call.health?.recordSuccess(target);
+    return afterRecording(health.endAttempt(target, { kind: 'failure', openForMs }), answered);
   }
-  return { ...outcome, retryAfterMs: waitMs };
+  health.endAttempt(target, { kind: 'success' });
+  return answered;
+}
+
+function afterRecording(
+  recorded: void | Promise<void>,
+  outcome: AttemptOutcome,
+): AttemptOutcome | Promise<AttemptOutcome> {
+  return recorded === undefined ? outcome : recorded.then(() => outcome);
 }
 
 function discard(outcome: AttemptOutcome): void {
@@ -389,10 +434,16 @@ function deliver(
     }
     case 'unavailable': {
       const waitSeconds = Math.max(1, Math.ceil((outcome.retryAt - settings.clock.now()) / 1000));
-      const error = new LoadBalancerError(
-        'ERR_NO_HEALTHY_TARGET',
-        `Every target of this config is ejected after repeated failures; retry in ${waitSeconds} s`,
-      );
+      const error = outcome.rateLimited
+        ? new LoadBalancerError(
+            'ERR_RATE_LIMITED',
+            `Every target of this config is rate-limited by its provider; retry in ${waitSeconds} s`,
+            { type: 'rate_limit_error' },
+          )
+        : new LoadBalancerError(
+            'ERR_NO_HEALTHY_TARGET',
+            `Every target of this config is ejected after repeated failures; retry in ${waitSeconds} s`,
+          );
       fail(call, error, { 'retry-after': String(waitSeconds), 'x-portkey-trace-id': call.traceId });
       return;
     }

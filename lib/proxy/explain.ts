@@ -21,8 +21,10 @@ export async function explainCall(call: Call, settings: CallSettings): Promise<v
       return { kind: 'response', status: 200, retryAfterMs: undefined, response: chosen };
     },
     discard: () => undefined,
-    availability: (target) => call.health?.availability(target) ?? { available: true, retryAt: 0 },
+    availability: (target) =>
+      call.health?.availability(target) ?? { available: true, retryAt: 0, rateLimited: false },
     stopped: () => false,
+    now: settings.clock.now,
     retryDelay: () => undefined,
     sleep: async () => undefined,
     random: settings.random,

@@ -13,8 +13,11 @@ export type Outcome<R> =
   | { kind: 'response'; status: number; retryAfterMs: number | undefined; response: R }
   /** No answer: connection refused or dropped, or silence past the timeout. */
   | { kind: 'failure'; timedOut: boolean; target: TargetNode; detail: string }
-  /** Every target that could answer is ejected by its circuit breaker. */
-  | { kind: 'unavailable'; retryAt: number }
+  /**
+   * Every target that could answer is ejected by its circuit breaker; `rateLimited` when every
+   * one of them is ejected for a provider's rate limit (a 429 with retry-after).
+   */
+  | { kind: 'unavailable'; retryAt: number; rateLimited: boolean }
   /** The client left or the overall deadline passed: nothing more is attempted. */
   | { kind: 'stopped' };
 
@@ -22,6 +25,8 @@ export interface Availability {
   available: boolean;
   /** When an unavailable target may be tried again. */
   retryAt: number;
+  /** Whether it is out because of a provider's rate limit. */
+  rateLimited: boolean;
 }
 
 export interface PlanDriver<R> {
@@ -36,6 +41,8 @@ export interface PlanDriver<R> {
   /** The wait before retry number `retry` (0-based) of a target, or undefined not to retry. */
   retryDelay(outcome: Outcome<R>, policy: RetryPolicy, retry: number): number | undefined;
   sleep(ms: number): Promise<void>;
+  /** The driver's clock, epoch milliseconds. */
+  now(): number;
   random(): number;
   /** Told when a fallback moves on or a loadbalance re-picks, for events. */
   onMoveOn?(from: ConfigNode, outcome: Outcome<R>): void;
@@ -68,7 +75,7 @@ function runNode<R>(node: ConfigNode, driver: PlanDriver<R>): Promise<Outcome<R>
 
 async function runTarget<R>(target: TargetNode, driver: PlanDriver<R>): Promise<Outcome<R>> {
   const health = driver.availability(target);
-  if (!health.available) return { kind: 'unavailable', retryAt: health.retryAt };
+  if (!health.available) return unavailable(health);
   for (let retry = 0; ; retry++) {
     const outcome = await driver.attempt(target, retry);
     const policy = target.retry;
@@ -76,13 +83,18 @@ async function runTarget<R>(target: TargetNode, driver: PlanDriver<R>): Promise<
       return outcome;
     const delay = driver.retryDelay(outcome, policy, retry);
     if (delay === undefined || driver.stopped()) return outcome;
+    // A retry never waits for a breaker: if the target will still be ejected when the wait ends
+    // (this very failure may have opened it), the answer in hand is final. A wait that outlasts
+    // the ejection (a provider's own retry-after) may go on.
+    const next = driver.availability(target);
+    if (!next.available && next.retryAt > driver.now() + delay) return outcome;
     driver.onRetry?.(target, retry + 1, delay, outcome);
     driver.discard(outcome);
     await driver.sleep(delay);
     if (driver.stopped()) return { kind: 'stopped' };
-    // The breaker may have ejected the target meanwhile (a 429 with retry-after, say).
+    // Another request may have taken the probe meanwhile.
     const now = driver.availability(target);
-    if (!now.available) return { kind: 'unavailable', retryAt: now.retryAt };
+    if (!now.available) return unavailable(now);
   }
 }
 
@@ -159,7 +171,11 @@ function keepBetter<R>(
   if (kept === undefined) return next;
   if (next.kind === 'unavailable' || next.kind === 'stopped') {
     if (kept.kind === 'unavailable' && next.kind === 'unavailable') {
-      return { kind: 'unavailable', retryAt: Math.min(kept.retryAt, next.retryAt) };
+      return {
+        kind: 'unavailable',
+        retryAt: Math.min(kept.retryAt, next.retryAt),
+        rateLimited: kept.rateLimited && next.rateLimited,
+      };
     }
     return kept.kind === 'stopped' ? next : kept;
   }
@@ -172,19 +188,30 @@ export function nodeAvailability<R>(node: ConfigNode, driver: PlanDriver<R>): Av
   if (node.kind === 'target') return driver.availability(node);
   const children = node.mode === 'single' ? node.targets.slice(0, 1) : node.targets;
   let retryAt = Number.POSITIVE_INFINITY;
+  let rateLimited = true;
   for (const child of children) {
     if (node.mode === 'loadbalance' && child.weight === 0) continue;
     const health = nodeAvailability(child, driver);
     if (health.available) return health;
     retryAt = Math.min(retryAt, health.retryAt);
+    rateLimited &&= health.rateLimited;
   }
-  return { available: false, retryAt };
+  return { available: false, retryAt, rateLimited };
 }
 
 function unavailableOf<R>(nodes: readonly ConfigNode[], driver: PlanDriver<R>): Outcome<R> {
   let retryAt = Number.POSITIVE_INFINITY;
-  for (const node of nodes) retryAt = Math.min(retryAt, nodeAvailability(node, driver).retryAt);
-  return { kind: 'unavailable', retryAt };
+  let rateLimited = true;
+  for (const node of nodes) {
+    const health = nodeAvailability(node, driver);
+    retryAt = Math.min(retryAt, health.retryAt);
+    rateLimited &&= health.rateLimited;
+  }
+  return { kind: 'unavailable', retryAt, rateLimited };
+}
+
+function unavailable<R>(health: Availability): Outcome<R> {
+  return { kind: 'unavailable', retryAt: health.retryAt, rateLimited: health.rateLimited };
 }
 
 /** A failure for a strategy: no answer, an ejection, or a status it lists (default: not 2xx). */

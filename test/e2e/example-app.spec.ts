@@ -15,6 +15,7 @@ beforeAll(async () => {
     'ANTHROPIC_API_KEY',
     'AZURE_OPENAI_API_KEY',
     'APP_API_TOKEN',
+    'REDIS_URL',
   ])
     delete env[name];
   child = spawn('npm', ['start', '--silent'], {
@@ -68,6 +69,10 @@ const question = {
 describe('the example app (npm start)', () => {
   it('says it routes to local simulators', () => {
     expect(output).toContain('routing to local simulators');
+  });
+
+  it('says which state store it uses', () => {
+    expect(output).toContain('State store: in-memory');
   });
 
   it("answers the seed's first request verbatim, placeholders included", async () => {

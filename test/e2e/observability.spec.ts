@@ -67,7 +67,9 @@ describe('events', () => {
       'attempt',
       'response',
     ]);
-    for (const { event } of events.seen) expect(event.requestId).toBe('trace-1');
+    for (const { event } of events.seen) {
+      expect((event as { requestId?: string }).requestId).toBe('trace-1');
+    }
     const [first, second] = events.seen
       .filter((entry) => entry.name === 'select')
       .map((entry) => entry.event as LoadBalancerEventMap['select']);

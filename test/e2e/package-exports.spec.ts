@@ -89,9 +89,9 @@ describe('the built package', () => {
   it('loads with require() as real CommonJS', () => {
     const output = run([
       '-e',
-      "const m = require('express-portkey-loadbalancer'); console.log([typeof m.portkeyLoadBalancer, typeof m.default, typeof m.validateConfig, typeof m.LoadBalancerError, require.resolve('express-portkey-loadbalancer').endsWith('.cjs')].join())",
+      "const m = require('express-portkey-loadbalancer'); console.log([typeof m.portkeyLoadBalancer, typeof m.default, typeof m.validateConfig, typeof m.LoadBalancerError, typeof m.redisStore, typeof m.MemoryStore, require.resolve('express-portkey-loadbalancer').endsWith('.cjs')].join())",
     ]);
-    expect(output).toBe('function,function,function,function,true');
+    expect(output).toBe('function,function,function,function,function,function,true');
   });
 
   it('loads with import as ESM', () => {

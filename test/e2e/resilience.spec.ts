@@ -2,10 +2,10 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import {
-  type HealthRecord,
-  type HealthStore,
   type LoadBalancerOptions,
+  MemoryStore,
   portkeyLoadBalancer,
+  type StateStore,
 } from '../../lib/index.js';
 import { createApp, keys, listen, simulatorOptions, useProviders } from '../helpers/app.js';
 import { fakeClock } from '../helpers/fake-clock.js';
@@ -380,7 +380,7 @@ describe('circuit breaking', () => {
     expect(providers.openai.requests).toHaveLength(0);
   });
 
-  it('ejects a target at once for a 429 with retry-after', async () => {
+  it('ejects a target at once for a 429 with retry-after, answering 429 while it is out', async () => {
     const time = fakeClock();
     const app = appWith({ clock: time.clock, circuitBreaker: breaker });
     providers.openai.script({
@@ -390,7 +390,8 @@ describe('circuit breaking', () => {
     });
     expect((await send(app, openai)).status).toBe(429);
     const ejected = await send(app, openai);
-    expect(ejected.status).toBe(503);
+    expect(ejected.status).toBe(429);
+    expect(ejected.body.error.code).toBe('ERR_RATE_LIMITED');
     expect(ejected.headers['retry-after']).toBe('12');
   });
 
@@ -408,27 +409,30 @@ describe('circuit breaking', () => {
 
   it('keeps health in a pluggable async store, keyed without the key', async () => {
     const time = fakeClock();
-    const records = new Map<string, HealthRecord>();
+    const memory = new MemoryStore();
     const calls: string[] = [];
-    const store: HealthStore = {
-      async get(key) {
-        calls.push(`get ${key}`);
-        return records.get(key);
+    // A MockStore: the memory store's operations, answered asynchronously and logged.
+    const store = new Proxy(memory, {
+      get(target, property) {
+        const value = Reflect.get(target, property);
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          calls.push(`${String(property)} ${JSON.stringify(args[0])}`);
+          return value.apply(target, args);
+        };
       },
-      async set(key, record) {
-        calls.push(`set ${key}`);
-        if (record === undefined) records.delete(key);
-        else records.set(key, record);
-      },
-    };
-    const app = appWith({ clock: time.clock, circuitBreaker: { ...breaker, store } });
+    }) as StateStore;
+    const app = appWith({ clock: time.clock, circuitBreaker: breaker, store });
     providers.openai.script(serverError, serverError);
     await send(app, openai);
     await send(app, openai);
     expect((await send(app, openai)).status).toBe(503);
-    expect(calls.some((call) => call.startsWith('set '))).toBe(true);
+    expect(calls.filter((call) => call.startsWith('recordFailure '))).toHaveLength(2);
+    expect(calls.filter((call) => call.startsWith('snapshot '))).toHaveLength(3);
     expect(calls.join('\n')).not.toContain(keys.openai);
-    const [key] = [...records.keys()];
-    expect(key).toMatch(/^openai http:\/\/127\.0\.0\.1:\d+\/v1 - [0-9a-f]{16}$/);
+    const failure = calls.find((call) => call.startsWith('recordFailure ')) ?? '';
+    expect(JSON.parse(failure.slice('recordFailure '.length))).toMatch(
+      /^openai http:\/\/127\.0\.0\.1:\d+\/v1 - [0-9a-f]{16}$/,
+    );
   });
 });

@@ -3,6 +3,9 @@ import express from 'express';
 import portkeyLoadBalancer, {
   LoadBalancerError,
   type LoadBalancerOptions,
+  MemoryStore,
+  redisStore,
+  type StateStore,
   validateConfig,
 } from 'express-portkey-loadbalancer';
 
@@ -11,5 +14,8 @@ const options: LoadBalancerOptions = {
   config: { mode: 'single', options: [{ provider: 'openai' }] },
 };
 app.use('/internal/llm', portkeyLoadBalancer(options));
+const shared: StateStore = redisStore({ sendCommand: async () => null, prefix: 'app:' });
+app.use('/replicated', portkeyLoadBalancer({ store: shared, storeTimeout: 50 }));
+app.use('/local', portkeyLoadBalancer({ store: new MemoryStore(100) }));
 export const code: string | undefined = validateConfig({}).errors[0]?.param;
 export const isError = (value: unknown): boolean => value instanceof LoadBalancerError;

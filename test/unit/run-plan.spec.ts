@@ -39,14 +39,15 @@ function fakeDriver(
     availability(target): Availability {
       const until = options.ejected?.[nameOf(target)];
       return until === undefined
-        ? { available: true, retryAt: 0 }
-        : { available: false, retryAt: until };
+        ? { available: true, retryAt: 0, rateLimited: false }
+        : { available: false, retryAt: until, rateLimited: false };
     },
     stopped: () => false,
     retryDelay: (_outcome, _policy, retry) => 100 * 2 ** retry,
     sleep: async (ms) => {
       sleeps.push(ms);
     },
+    now: () => 0,
     random: options.random ?? (() => 0),
   };
   return { driver, calls, discarded, sleeps };
@@ -161,7 +162,7 @@ describe('loadbalance', () => {
       tree({ strategy: { mode: 'loadbalance' }, targets: [target('a'), target('b')] }),
       driver,
     );
-    expect(outcome).toEqual({ kind: 'unavailable', retryAt: 7000 });
+    expect(outcome).toEqual({ kind: 'unavailable', retryAt: 7000, rateLimited: false });
     expect(calls).toEqual([]);
   });
 });

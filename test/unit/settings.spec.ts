@@ -19,6 +19,9 @@ describe('options', () => {
       bodyLimit: undefined,
       random: undefined,
       config: undefined,
+      store: undefined,
+      storeTimeout: undefined,
+      circuitBreaker: undefined,
     });
     const implicit = resolveSettings({});
     expect(explicit.timeout).toBe(600_000);
@@ -42,7 +45,7 @@ describe('options', () => {
       forwardedHeaders,
     });
     expect(scalars(explicit)).toEqual(scalars(implicit));
-    expect(explicit.health?.policy).toEqual(implicit.health?.policy);
+    expect(explicit.health?.defaults).toEqual(implicit.health?.defaults);
   });
 
   it('shares one keep-alive agent per protocol', () => {

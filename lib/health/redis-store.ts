@@ -1,0 +1,255 @@
+import { createHash } from 'node:crypto';
+import type { FailurePolicy, StateStore, SuccessPolicy, TargetHealth } from '../types.js';
+
+/** Options of {@link redisStore}. */
+export interface RedisStoreOptions {
+  /**
+   * Sends one Redis command and resolves with its reply: `(args) => client.sendCommand(args)`
+   * for node-redis, `([command, ...rest]) => client.call(command, ...rest)` for ioredis. The
+   * package never imports a Redis client. Required.
+   */
+  sendCommand: (args: string[]) => Promise<unknown>;
+  /**
+   * Prefix of every key. For Redis Cluster put a hash tag in it (`'{pklb}:'`), so that a
+   * request's batched read stays on one slot. Defaults to `'pklb:'`.
+   */
+  prefix?: string;
+}
+
+// Health: a hash per target. f failures, n requests, ws window start, ou open until, pu probe
+// until, rl rate-limited (0/1). Times are the caller's epoch milliseconds; the TTL is relative.
+const fields = "'f', 'n', 'ws', 'ou', 'pu', 'rl'";
+
+const snapshotScript = `
+local now = tonumber(ARGV[1])
+local result = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, ${fields})
+  if v[3] then result[i] = v else result[i] = {} end
+end
+return result`;
+
+const failureScript = `
+local key = KEYS[1]
+local now, threshold, percentage = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local minimum, window, cooldown = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local openFor = tonumber(ARGV[7])
+local v = redis.call('HMGET', key, ${fields})
+local exists = v[3] ~= false
+local f, n, ws = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+local ou, pu, rl = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0
+if ou > now then return {f, n, ws, ou, pu, rl} end
+local function open(forMs, limited)
+  f, n, ws, ou, pu, rl = 0, 0, now, now + forMs, 0, limited
+end
+if ou ~= 0 or openFor > 0 then
+  if openFor > 0 then open(openFor, 1) else open(cooldown, 0) end
+else
+  if not exists or now - ws >= window then f, n, ws = 0, 0, now end
+  f, n = f + 1, n + 1
+  if (threshold > 0 and f >= threshold)
+    or (percentage > 0 and n >= minimum and f * 100 >= percentage * n) then
+    open(cooldown, 0)
+  end
+end
+redis.call('HSET', key, 'f', f, 'n', n, 'ws', ws, 'ou', ou, 'pu', pu, 'rl', rl)
+local keep = ws + window
+if ou ~= 0 and ou + cooldown > keep then keep = ou + cooldown end
+redis.call('PEXPIRE', key, math.max(1, keep - now))
+return {f, n, ws, ou, pu, rl}`;
+
+const successScript = `
+local key = KEYS[1]
+local now, window, count = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local v = redis.call('HMGET', key, ${fields})
+local exists = v[3] ~= false
+local f, n, ws = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+local ou, pu, rl = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0
+if ou > now then return {f, n, ws, ou, pu, rl} end
+if ou ~= 0 then
+  redis.call('DEL', key)
+  return {}
+end
+if count == 0 then
+  if exists then return {f, n, ws, ou, pu, rl} end
+  return {}
+end
+if not exists or now - ws >= window then f, n, ws = 0, 0, now end
+n = n + 1
+redis.call('HSET', key, 'f', f, 'n', n, 'ws', ws, 'ou', 0, 'pu', 0, 'rl', 0)
+redis.call('PEXPIRE', key, math.max(1, ws + window - now))
+return {f, n, ws, 0, 0, 0}`;
+
+const probeScript = `
+local key = KEYS[1]
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ou = tonumber(redis.call('HGET', key, 'ou')) or 0
+if ou == 0 then return 1 end
+if ou > now then return 0 end
+local pu = tonumber(redis.call('HGET', key, 'pu')) or 0
+if pu > now then return 0 end
+redis.call('HSET', key, 'pu', now + ttl)
+local left = redis.call('PTTL', key)
+if left >= 0 and left < ttl then redis.call('PEXPIRE', key, ttl) end
+return 1`;
+
+// HSET keeps the key's TTL; the script form never creates a key without one.
+const releaseScript = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'pu', 0) end
+return 0`;
+
+const incrementScript = `
+local key = KEYS[1]
+local by, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local v = redis.call('HMGET', key, 'v', 'ex')
+local value = tonumber(v[1]) or 0
+if (tonumber(v[2]) or 0) <= now then value = 0 end
+value = value + by
+redis.call('HSET', key, 'v', value, 'ex', now + ttl)
+redis.call('PEXPIRE', key, math.max(1, ttl))
+return tostring(value)`;
+
+const countersScript = `
+local now = tonumber(ARGV[1])
+local result = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'v', 'ex')
+  if v[1] and (tonumber(v[2]) or 0) > now then result[i] = v[1] else result[i] = '0' end
+end
+return result`;
+
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+const scripts = {
+  snapshot: script(snapshotScript),
+  failure: script(failureScript),
+  success: script(successScript),
+  probe: script(probeScript),
+  release: script(releaseScript),
+  increment: script(incrementScript),
+  counters: script(countersScript),
+};
+
+/**
+ * A {@link StateStore} on Redis (6.2 or later), shared by every replica that uses the same
+ * `prefix`. Each operation is one round trip: a Lua script run with `EVALSHA` (sent again with
+ * `EVAL` if Redis answers `NOSCRIPT`, after a restart or a `SCRIPT FLUSH`), so each is atomic.
+ * Every key gets a TTL; keys are hashes of the middleware's keys (which hold a hash of the API
+ * key, never the key), values are counts and times. Nothing is cached locally: every request
+ * reads the shared state when it starts.
+ *
+ * @example
+ * import { createClient } from 'redis';
+ * const client = await createClient({ url: process.env.REDIS_URL }).connect();
+ * app.use(portkeyLoadBalancer({ store: redisStore({ sendCommand: (args) => client.sendCommand(args) }) }));
+ */
+export function redisStore(options: RedisStoreOptions): StateStore {
+  if (typeof options?.sendCommand !== 'function') {
+    throw new TypeError(
+      'redisStore needs sendCommand, e.g. redisStore({ sendCommand: (args) => client.sendCommand(args) })',
+    );
+  }
+  const { sendCommand } = options;
+  const prefix = options.prefix ?? 'pklb:';
+  const healthKey = (key: string) => `${prefix}h:${digest(key)}`;
+  const counterKey = (key: string) => `${prefix}c:${digest(key)}`;
+
+  async function run(which: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const tail = [String(keys.length), ...keys, ...args.map(String)];
+    try {
+      return await sendCommand(['EVALSHA', which.sha, ...tail]);
+    } catch (error) {
+      if (!String((error as Error | undefined)?.message ?? error).includes('NOSCRIPT')) throw error;
+      return sendCommand(['EVAL', which.source, ...tail]);
+    }
+  }
+
+  return {
+    async init() {
+      for (const which of Object.values(scripts))
+        await sendCommand(['SCRIPT', 'LOAD', which.source]);
+    },
+
+    async snapshot(keys, now) {
+      if (keys.length === 0) return [];
+      const reply = await run(scripts.snapshot, keys.map(healthKey), [now]);
+      return (reply as unknown[]).map(healthOf);
+    },
+
+    async recordFailure(key, now, policy: FailurePolicy) {
+      const reply = await run(
+        scripts.failure,
+        [healthKey(key)],
+        [
+          now,
+          policy.failureThreshold,
+          policy.failureThresholdPercentage,
+          policy.minimumRequests,
+          policy.windowMs,
+          policy.cooldownMs,
+          policy.openForMs,
+        ],
+      );
+      return healthOf(reply) as TargetHealth;
+    },
+
+    async recordSuccess(key, now, policy: SuccessPolicy) {
+      const reply = await run(
+        scripts.success,
+        [healthKey(key)],
+        [now, policy.windowMs, policy.countRequests ? 1 : 0],
+      );
+      return healthOf(reply);
+    },
+
+    async tryProbe(key, now, ttlMs) {
+      return Number(await run(scripts.probe, [healthKey(key)], [now, Math.max(1, ttlMs)])) === 1;
+    },
+
+    async releaseProbe(key) {
+      await run(scripts.release, [healthKey(key)], []);
+    },
+
+    async increment(key, by, now, ttlMs) {
+      return Number(await run(scripts.increment, [counterKey(key)], [by, now, Math.max(1, ttlMs)]));
+    },
+
+    async counters(keys, now) {
+      if (keys.length === 0) return [];
+      const reply = await run(scripts.counters, keys.map(counterKey), [now]);
+      return (reply as unknown[]).map(Number);
+    },
+  };
+}
+
+/** Keys stay short and carry nothing of the identity they stand for. */
+function digest(key: string): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, 32);
+}
+
+function healthOf(reply: unknown): TargetHealth | undefined {
+  if (!Array.isArray(reply) || reply.length < 6 || reply[2] === null) return undefined;
+  const [f, n, ws, ou, pu, rl] = reply.map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return {
+    failures: f,
+    requests: n,
+    windowStart: ws,
+    openUntil: ou,
+    probeUntil: pu,
+    rateLimited: rl === 1,
+  };
+}
