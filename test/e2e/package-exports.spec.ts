@@ -33,12 +33,13 @@ function exportTargets(entry: unknown): string[] {
 /** The documented runtime exports (README); lib/index.ts may add to them, never drop one. */
 const documented = [
   'LoadBalancerError',
-  'MemoryHealthStore',
+  'MemoryStore',
   'configSchema',
   'default',
   'errorCodes',
   'portkeyLoadBalancer',
   'prometheusMetrics',
+  'redisStore',
   'validateConfig',
 ];
 
