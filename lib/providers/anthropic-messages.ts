@@ -1,5 +1,10 @@
 import { LoadBalancerError } from '../errors.js';
 import type { Params } from '../types.js';
+import {
+  parseToolArguments,
+  structuredOutputToolName,
+  structuredOutputToolOf,
+} from './forced-tool-output.js';
 import { isRecord } from './openai-errors.js';
 
 /**
@@ -44,50 +49,16 @@ export function toMessagesRequest(params: Params, defaults: TranslationDefaults)
   if (tools !== undefined) request.tools = tools;
   const toolChoice = toolChoiceOf(params.tool_choice, params.parallel_tool_calls);
   if (toolChoice !== undefined) request.tool_choice = toolChoice;
-  const structured = structuredOutputTool(params.response_format);
+  const structured = structuredOutputToolOf(params.response_format, 'anthropic');
   if (structured !== undefined) {
-    request.tools = [...(tools ?? []), structured];
+    const { name, description, schema } = structured;
+    request.tools = [...(tools ?? []), { name, description, input_schema: schema }];
     request.tool_choice = structuredToolChoice(toolChoice, tools !== undefined);
   }
   return request;
 }
 
-/**
- * The tool that carries structured output. Anthropic has no `response_format`; a tool whose
- * input schema is the requested JSON schema, forced, makes the model answer with exactly such an
- * object, which the answer then returns as the message content.
- */
-export const structuredOutputToolName = 'structured_output';
-
-function structuredOutputTool(format: unknown): Block | undefined {
-  if (!isRecord(format) || format.type === 'text' || format.type === undefined) return undefined;
-  if (format.type === 'json_object') {
-    return {
-      name: structuredOutputToolName,
-      description: 'Answer with a JSON object.',
-      input_schema: { type: 'object', additionalProperties: true },
-    };
-  }
-  const spec = isRecord(format.json_schema) ? format.json_schema : undefined;
-  if (format.type !== 'json_schema' || spec === undefined || !isRecord(spec.schema)) {
-    throw invalidParam(
-      'response_format',
-      'params.response_format must be {type: "text"}, {type: "json_object"} or {type: "json_schema", json_schema: {name, schema}}',
-    );
-  }
-  if (spec.schema.type !== 'object') {
-    throw invalidParam(
-      'response_format.json_schema.schema',
-      'params.response_format.json_schema.schema must describe an object (type: "object") for provider anthropic',
-    );
-  }
-  const purpose = typeof spec.description === 'string' ? ` ${spec.description}` : '';
-  return {
-    name: structuredOutputToolName,
-    description: `Answer with the ${String(spec.name ?? 'requested')} object.${purpose}`,
-    input_schema: spec.schema,
-  };
-}
+export { structuredOutputToolName };
 
 /**
  * Alone, the structured-output tool is forced. Next to the caller's own tools the model may call
@@ -236,21 +207,8 @@ function toolUseBlock(call: unknown, path: string): Block {
     type: 'tool_use',
     id: call.id,
     name: fn.name,
-    input: parseArguments(fn.arguments, path),
+    input: parseToolArguments(fn.arguments, path),
   };
-}
-
-function parseArguments(text: unknown, path: string): unknown {
-  if (text === undefined || text === '') return {};
-  if (typeof text !== 'string') return text;
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw invalidParam(
-      `${path}.function.arguments`,
-      `params.${path}.function.arguments must be a JSON string`,
-    );
-  }
 }
 
 function toolResultBlock(message: Record<string, unknown>, index: number): Block {

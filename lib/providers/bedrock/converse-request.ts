@@ -1,5 +1,10 @@
 import { LoadBalancerError } from '../../errors.js';
 import type { Params } from '../../types.js';
+import {
+  parseToolArguments,
+  structuredOutputToolName,
+  structuredOutputToolOf,
+} from '../forced-tool-output.js';
 import { isRecord } from '../openai-errors.js';
 
 /**
@@ -19,12 +24,7 @@ export interface ConverseMessage {
   content: Block[];
 }
 
-/**
- * The tool that carries structured output. Converse has no `response_format`; a forced tool
- * whose input schema is the requested JSON schema makes the model answer with such an object,
- * which the translated answer returns as the message content.
- */
-export const structuredOutputToolName = 'structured_output';
+export { structuredOutputToolName };
 
 /** Image media types Converse takes, as its `format` values. */
 const imageFormats: Record<string, string> = {
@@ -238,21 +238,8 @@ function toolUseBlock(call: unknown, path: string): Block {
     throw invalidParam(path, `params.${path} must have an id and a function with a name`);
   }
   return {
-    toolUse: { toolUseId: call.id, name: fn.name, input: parseArguments(fn.arguments, path) },
+    toolUse: { toolUseId: call.id, name: fn.name, input: parseToolArguments(fn.arguments, path) },
   };
-}
-
-function parseArguments(text: unknown, path: string): unknown {
-  if (text === undefined || text === '') return {};
-  if (typeof text !== 'string') return text;
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw invalidParam(
-      `${path}.function.arguments`,
-      `params.${path}.function.arguments must be a JSON string`,
-    );
-  }
 }
 
 /**
@@ -358,36 +345,15 @@ function toolChoiceOf(choice: unknown): Block | undefined {
   return undefined;
 }
 
+/** The structured-output tool as a Converse `toolSpec`. */
 function structuredOutputTool(format: unknown): Block | undefined {
-  if (!isRecord(format) || format.type === 'text' || format.type === undefined) return undefined;
-  if (format.type === 'json_object') {
-    return {
-      toolSpec: {
-        name: structuredOutputToolName,
-        description: 'Answer with a JSON object.',
-        inputSchema: { json: { type: 'object', additionalProperties: true } },
-      },
-    };
-  }
-  const spec = isRecord(format.json_schema) ? format.json_schema : undefined;
-  if (format.type !== 'json_schema' || spec === undefined || !isRecord(spec.schema)) {
-    throw invalidParam(
-      'response_format',
-      'params.response_format must be {type: "text"}, {type: "json_object"} or {type: "json_schema", json_schema: {name, schema}}',
-    );
-  }
-  if (spec.schema.type !== 'object') {
-    throw invalidParam(
-      'response_format.json_schema.schema',
-      'params.response_format.json_schema.schema must describe an object (type: "object") for provider bedrock',
-    );
-  }
-  const purpose = typeof spec.description === 'string' ? ` ${spec.description}` : '';
+  const tool = structuredOutputToolOf(format, 'bedrock');
+  if (tool === undefined) return undefined;
   return {
     toolSpec: {
-      name: structuredOutputToolName,
-      description: `Answer with the ${String(spec.name ?? 'requested')} object.${purpose}`,
-      inputSchema: { json: spec.schema },
+      name: tool.name,
+      description: tool.description,
+      inputSchema: { json: tool.schema },
     },
   };
 }
