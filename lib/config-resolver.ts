@@ -75,9 +75,11 @@ export class ConfigResolver {
     if (typeof chosen === 'string') {
       const named = this.#named.get(chosen);
       if (named === undefined) {
+        // The host's own routing is wrong, not the request: a server error naming the option.
         throw new LoadBalancerError(
-          'ERR_INTERNAL',
-          `getConfig returned "${chosen}", which names no config in options.configs`,
+          'ERR_CONFIG_NOT_FOUND',
+          `getConfig returned "${chosen}", which names no config in options.configs${didYouMean(chosen, [...this.#named.keys()])}`,
+          { param: 'getConfig', status: 500, type: 'api_error' },
         );
       }
       return named;

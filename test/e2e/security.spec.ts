@@ -376,6 +376,19 @@ describe('getConfig: routing from the host app', () => {
     expect(providers.openai.requests[0]?.body?.model).toBe('tenant-acme');
   });
 
+  it('answers a name that is not among configs as a server misconfiguration', async () => {
+    const instance = app(() => 'prp');
+    const res = await request(instance).post('/llm/v1/chat/completions').send(chat);
+    expect(res.status).toBe(500);
+    expect(res.body.error).toMatchObject({
+      code: 'ERR_CONFIG_NOT_FOUND',
+      param: 'getConfig',
+      type: 'api_error',
+    });
+    expect(res.body.error.message).toContain('did you mean "pro"');
+    expect(providers.requestCount()).toBe(0);
+  });
+
   it("falls back to the request's config when it returns undefined (here: denied)", async () => {
     const instance = app(() => undefined);
     const res = await request(instance)
