@@ -333,6 +333,23 @@ describe('provider google: errors and hostile models', () => {
     });
   });
 
+  it('masks the key when Gemini echoes it in an error', async () => {
+    reset();
+    native.google.script({
+      status: 400,
+      body: {
+        error: { code: 400, message: `bad key ${nativeKeys.google}`, status: 'INVALID_ARGUMENT' },
+      },
+    });
+    const res = await request(app)
+      .post('/llm/v1/chat/completions')
+      .set('x-portkey-config', JSON.stringify(google))
+      .send({ model, messages: ask });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toBe(`bad key ***${nativeKeys.google.slice(-4)}`);
+    expect(JSON.stringify(events.seen)).not.toContain(nativeKeys.google);
+  });
+
   it('answers an unknown model with 404 in the OpenAI shape', async () => {
     reset();
     const res = await request(app)
