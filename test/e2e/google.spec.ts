@@ -493,3 +493,35 @@ describe('provider google: load balancing and fallback across providers', () => 
     expect(seen).toEqual(new Set(['google', 'openai']));
   });
 });
+
+describe('provider google: circuit breaking', () => {
+  it('ejects a failing Gemini target by its identity and routes to OpenAI without trying it', async () => {
+    reset();
+    const guarded = createApp(
+      '/llm',
+      portkeyLoadBalancer(
+        simulatorOptions(providers, {
+          circuitBreaker: { failureThreshold: 1, cooldownMs: 60_000 },
+          providers: { google: { baseURL: native.google.url } },
+        }),
+      ),
+    );
+    const config = JSON.stringify({
+      strategy: { mode: 'fallback' },
+      targets: [
+        { ...google, override_params: { model } },
+        { provider: 'openai', api_key: keys.openai, override_params: { model: 'gpt-4o-mini' } },
+      ],
+    });
+    native.google.script({ status: 503 });
+    for (let index = 0; index < 2; index++) {
+      const res = await request(guarded)
+        .post('/llm/v1/chat/completions')
+        .set('x-portkey-config', config)
+        .send({ messages: ask });
+      expect(res.status).toBe(200);
+      expect(res.headers['x-portkey-provider']).toBe('openai');
+    }
+    expect(native.google.requests).toHaveLength(1);
+  });
+});
