@@ -36,6 +36,8 @@ beforeAll(async () => {
       simulatorOptions(providers, {
         on: events.listeners,
         allowDryRun: true,
+        // The failures these tests provoke must not eject Gemini for the next tests.
+        circuitBreaker: false,
         providers: { google: { baseURL: native.google.url } },
       }),
     ),
@@ -154,6 +156,28 @@ describe('provider google: streaming', () => {
     expect(last.error?.message).toEqual(expect.any(String));
     await expect.poll(() => events.of('error').length).toBe(1);
     expect(events.of('error')[0]?.provider).toBe('google');
+  });
+
+  it('ends with an error event when Gemini stops before a finishReason or drops the connection', async () => {
+    const frame = `data: ${JSON.stringify({
+      candidates: [{ content: { role: 'model', parts: [{ text: 'Hel' }] }, index: 0 }],
+    })}\r\n\r\n`;
+    for (const cutAfter of [false, true]) {
+      reset();
+      native.google.script({ stream: [frame], cutAfter });
+      const res = await fetch(`${server.url}/llm/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-portkey-config': JSON.stringify(google) },
+        body: JSON.stringify({ model, messages: ask, stream: true }),
+      });
+      const chunks = chunksOf(await readEvents(res));
+      expect(chunks).not.toContain('[DONE]');
+      expect(chunks[0]).toMatchObject({ object: 'chat.completion.chunk' });
+      expect(chunks.at(-1)).toMatchObject({
+        error: { code: 'ERR_UPSTREAM_STREAM_INTERRUPTED' },
+      });
+      await expect.poll(() => events.of('error').length).toBe(1);
+    }
   });
 
   it('makes the openai SDK throw on the error frame', async () => {
