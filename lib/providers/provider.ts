@@ -12,8 +12,8 @@ export interface StreamShape {
 
 /**
  * What the client asked for that shapes a translated answer, read once per target from the
- * merged params (after `override_params`). Providers whose answers carry none of it (Gemini's
- * need not name the model) read it here.
+ * merged params (after `override_params`): what a provider's answer may lack (a Gemini answer
+ * need not name its model; an OpenAI embedding list must be in the encoding asked for).
  */
 export interface RequestShape extends StreamShape {
   /** `params.model` when it is a string. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TargetNode } from '../../lib/config/config-tree.js';
 import { LoadBalancerError } from '../../lib/errors.js';
+import { portkeyLoadBalancer, validateConfig } from '../../lib/index.js';
 import { geminiModelOf, googleProvider } from '../../lib/providers/google/google.js';
 import { providerNames } from '../../lib/providers/provider-names.js';
 import { createProviderRegistry } from '../../lib/providers/registry.js';
@@ -23,6 +24,24 @@ describe('the google adapter', () => {
   it('is registered under the one list of provider names', () => {
     expect(providerNames).toContain('google');
     expect(Object.keys(createProviderRegistry()).sort()).toEqual([...providerNames].sort());
+  });
+
+  it('is a provider for the config schema, virtual keys and the providers option', () => {
+    expect(validateConfig({ provider: 'google', api_key: 'k' }).valid).toBe(true);
+    expect(
+      validateConfig(
+        { virtual_key: 'gemini' },
+        { virtualKeys: { gemini: { provider: 'google', apiKey: 'k' } } },
+      ).valid,
+    ).toBe(true);
+    expect(() =>
+      portkeyLoadBalancer({ providers: { google: { baseURL: 'http://127.0.0.1:9/v1beta' } } }),
+    ).not.toThrow();
+    expect(() =>
+      portkeyLoadBalancer({ providers: { google: { baseURL: 'ftp://x/v1beta' } } }),
+    ).toThrow(
+      expect.objectContaining({ code: 'ERR_OPTIONS_INVALID', param: 'providers.google.baseURL' }),
+    );
   });
 
   it('defaults to the public v1beta base and takes a baseURL', () => {
