@@ -89,6 +89,7 @@ export function virtualKeysOf(keys: ProviderKeys): Record<string, VirtualKey> {
   const table: Record<string, VirtualKey> = {};
   if (keys.openai) table.openai = { provider: 'openai', apiKey: keys.openai };
   if (keys.anthropic) table.anthropic = { provider: 'anthropic', apiKey: keys.anthropic };
+  if (keys.google) table.google = { provider: 'google', apiKey: keys.google };
   if (keys.azure) {
     const { resource_name, deployment_id, api_version } = keys.azure.deployment;
     table.azure = {
@@ -107,6 +108,7 @@ export function defaultConfig(keys: ProviderKeys): PortkeyConfig | undefined {
   const models: Record<string, string | undefined> = {
     openai: 'gpt-4o-mini',
     anthropic: 'claude-3-5-haiku-latest',
+    google: 'gemini-2.5-flash',
     azure: undefined,
   };
   const targets = Object.keys(virtualKeysOf(keys)).map((name) => {
@@ -122,6 +124,8 @@ export function defaultConfig(keys: ProviderKeys): PortkeyConfig | undefined {
 export interface ProviderKeys {
   openai?: string;
   anthropic?: string;
+  /** A Gemini API key (`GEMINI_API_KEY` or `GOOGLE_API_KEY`). */
+  google?: string;
   azure?: {
     apiKey: string;
     deployment: { resource_name: string; deployment_id: string; api_version: string };

@@ -2,6 +2,7 @@ import { type LoadBalancerOptions, redisStore, type StateStore } from '../lib/in
 import {
   startAnthropicSimulator,
   startAzureOpenAISimulator,
+  startGeminiSimulator,
   startOpenAISimulator,
 } from '../simulators/index.js';
 import { createExampleApp, defaultConfig, type ProviderKeys, virtualKeysOf } from './app.js';
@@ -20,6 +21,9 @@ function keysFromEnvironment(): ProviderKeys {
   const keys: ProviderKeys = {};
   if (env.OPENAI_API_KEY) keys.openai = env.OPENAI_API_KEY;
   if (env.ANTHROPIC_API_KEY) keys.anthropic = env.ANTHROPIC_API_KEY;
+  // Google's SDKs read either name.
+  const googleKey = env.GEMINI_API_KEY || env.GOOGLE_API_KEY;
+  if (googleKey) keys.google = googleKey;
   if (env.AZURE_OPENAI_API_KEY && env.AZURE_OPENAI_RESOURCE && env.AZURE_OPENAI_DEPLOYMENT) {
     keys.azure = {
       apiKey: env.AZURE_OPENAI_API_KEY,
@@ -60,14 +64,16 @@ async function main(): Promise<void> {
   let loadBalancer: LoadBalancerOptions;
   const simulated = Object.keys(keys).length === 0;
   if (simulated) {
-    const [openai, anthropic, azure] = await Promise.all([
+    const [openai, anthropic, azure, google] = await Promise.all([
       startOpenAISimulator({ chunkDelayMs: 40 }),
       startAnthropicSimulator({ chunkDelayMs: 40 }),
       startAzureOpenAISimulator({ chunkDelayMs: 40 }),
+      startGeminiSimulator({ chunkDelayMs: 40 }),
     ]);
     keys = {
       openai: 'sk-demo-openai',
       anthropic: 'sk-ant-demo',
+      google: 'demo-google-key',
       azure: {
         apiKey: 'demo-azure-key',
         deployment: {
@@ -82,13 +88,14 @@ async function main(): Promise<void> {
         openai: { baseURL: openai.url },
         anthropic: { baseURL: anthropic.url },
         'azure-openai': { baseURL: azure.url },
+        google: { baseURL: google.url },
       },
     };
     console.log(
       'No provider keys in the environment: routing to local simulators (any API key is accepted):',
     );
     console.log(
-      `  openai       ${openai.url}\n  anthropic    ${anthropic.url}\n  azure-openai ${azure.url}`,
+      `  openai       ${openai.url}\n  anthropic    ${anthropic.url}\n  azure-openai ${azure.url}\n  google       ${google.url}`,
     );
   } else {
     loadBalancer = {};

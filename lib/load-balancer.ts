@@ -180,10 +180,15 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       target,
       adapter,
       operation,
-      streamShape: { operation, includeUsage: includesUsage(merged) },
+      shape: {
+        operation,
+        includeUsage: includesUsage(merged),
+        model: stringOrUndefined(merged.model),
+        encodingFormat: stringOrUndefined(merged.encoding_format),
+      },
       proxyTarget: proxyTargetOf(base),
       agent: agentFor(base, target, trusted),
-      upstreamPath: base.pathPrefix + adapter.endpoint(operation, target),
+      upstreamPath: base.pathPrefix + adapter.endpoint(operation, target, merged),
       upstreamHeaders: upstreamHeaders(
         req.headers,
         settings.forwardedHeaders,
@@ -318,6 +323,10 @@ function checkedParams(params: Params, path: string): Params {
 function includesUsage(params: Params): boolean {
   const options = params.stream_options;
   return isObject(options) && options.include_usage === true;
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 function toProxyTarget(origin: string): ProxyTarget {

@@ -11,11 +11,8 @@ import type { StoreFailure } from './health/fail-open-store.js';
 import { type BreakerDefaults, SharedHealth } from './health/health-gate.js';
 import { MemoryStore } from './health/memory-store.js';
 import { HostPolicy, systemResolveHost } from './host-policy.js';
-import {
-  createProviderRegistry,
-  type ProviderRegistry,
-  providerNames,
-} from './providers/registry.js';
+import { providerNames } from './providers/provider-names.js';
+import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
 import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
 import type {

@@ -2,9 +2,9 @@ import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Request } from 'express';
 import type { LoadBalancerListeners } from './events.js';
+import type { ProviderName } from './providers/provider-names.js';
 
-/** Providers a target can name. */
-export type ProviderName = 'openai' | 'anthropic' | 'azure-openai';
+export type { ProviderName };
 
 /** Strategy modes. */
 export type StrategyMode = 'single' | 'loadbalance' | 'fallback';
@@ -271,6 +271,8 @@ export interface LoadBalancerOptions {
     openai?: ProviderOptions;
     anthropic?: AnthropicOptions;
     'azure-openai'?: ProviderOptions;
+    /** Gemini's native API. Defaults to `https://generativelanguage.googleapis.com/v1beta`. */
+    google?: ProviderOptions;
   };
   /**
    * Source of randomness for weighted selection, returning a number in [0, 1). Inject a seeded

@@ -1,4 +1,5 @@
 import { headerValueChars } from '../header-policy.js';
+import { providerNames } from '../providers/provider-names.js';
 import { configLimits } from './limits.js';
 
 /**
@@ -10,7 +11,7 @@ import { configLimits } from './limits.js';
 
 const forbiddenKeys = ['__proto__', 'constructor', 'prototype'];
 
-const providerSchema = { type: 'string', enum: ['openai', 'anthropic', 'azure-openai'] };
+const providerSchema = { type: 'string', enum: [...providerNames] };
 const modeSchema = { type: 'string', enum: ['single', 'loadbalance', 'fallback'] };
 const statusCodesSchema = {
   type: 'array',

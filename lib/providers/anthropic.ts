@@ -33,12 +33,8 @@ export function anthropicProvider(options: AnthropicOptions = {}): ProviderAdapt
       operation === 'complete'
         ? completionToMessagesRequest(params, defaults)
         : toMessagesRequest(params, defaults),
-    responseBody(operation, body) {
-      const created = Math.floor(Date.now() / 1000);
-      return operation === 'chat'
-        ? toChatCompletion(body, created)
-        : toTextCompletion(body, created);
-    },
+    responseBody: (operation, body, { created }) =>
+      operation === 'chat' ? toChatCompletion(body, created) : toTextCompletion(body, created),
     streamTranslator: (shape) => new AnthropicToOpenAIStream(shape),
     errorBody(status, body) {
       const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;

@@ -11,6 +11,24 @@ export interface StreamShape {
 }
 
 /**
+ * What the client asked for that shapes a translated answer, read once per target from the
+ * merged params (after `override_params`): what a provider's answer may lack (a Gemini answer
+ * need not name its model; an OpenAI embedding list must be in the encoding asked for).
+ */
+export interface RequestShape extends StreamShape {
+  /** `params.model` when it is a string. */
+  model: string | undefined;
+  /** `params.encoding_format` of an embeddings request (`float` or `base64`) when a string. */
+  encodingFormat: string | undefined;
+}
+
+/** A {@link RequestShape} with the answer's `created`, given to response and stream translators. */
+export interface AnswerShape extends RequestShape {
+  /** OpenAI's `created`: seconds since the epoch, taken when the answer arrives. */
+  created: number;
+}
+
+/**
  * A provider stream as OpenAI events. When the provider's stream reports an error or ends
  * before its last event, the translator writes an OpenAI error event itself and says why in
  * `failure`, so that the call reports the provider's failure.
@@ -43,16 +61,21 @@ export interface ProviderAdapter {
   readonly translatesResponses: boolean;
   /** Base URL for this target (fixed, or derived from the target such as Azure's resource). */
   base(target: TargetNode): UpstreamBase;
-  /** Path and query after the base URL's path, e.g. `/chat/completions`. */
-  endpoint(operation: Operation, target: TargetNode): string;
+  /**
+   * Path and query after the base URL's path, e.g. `/chat/completions`. `params` are the merged
+   * request params, for providers that put the model or `stream` in the path (Gemini's
+   * `/models/{model}:streamGenerateContent?alt=sse`). Whatever reaches the path must be checked
+   * here: it may throw ERR_PARAMS_INVALID, before anything is sent.
+   */
+  endpoint(operation: Operation, target: TargetNode, params: Params): string;
   /** Authentication and provider-specific headers for this target. */
   headers(target: TargetNode): Record<string, string>;
   /** The provider's request body for merged OpenAI-style params. May throw ERR_PARAMS_INVALID. */
   requestBody(operation: Operation, params: Params): Params;
   /** A successful JSON response in OpenAI shape (only when `translatesResponses`). */
-  responseBody(operation: Operation, body: unknown): unknown;
+  responseBody(operation: Operation, body: unknown, shape: AnswerShape): unknown;
   /** Turns the provider's event stream into OpenAI's; absent when streams pass through as they are. */
-  streamTranslator?(shape: StreamShape): StreamTranslator;
+  streamTranslator?(shape: AnswerShape): StreamTranslator;
   /** Any error body the provider returns, in OpenAI's error shape. */
   errorBody(status: number, body: unknown): OpenAIErrorBody;
 }

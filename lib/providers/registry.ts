@@ -2,14 +2,13 @@ import type { TargetNode } from '../config/config-tree.js';
 import type { LoadBalancerOptions, ProviderName } from '../types.js';
 import { anthropicProvider } from './anthropic.js';
 import { azureOpenAIProvider } from './azure-openai.js';
+import { googleProvider } from './google/google.js';
 import { openaiProvider } from './openai.js';
 import type { ProviderAdapter, UpstreamBase } from './provider.js';
 import { parseUpstreamURL } from './upstream-base.js';
 
 /** Every supported provider, built from the server's per-provider options. */
 export type ProviderRegistry = Readonly<Record<ProviderName, ProviderAdapter>>;
-
-export const providerNames: readonly ProviderName[] = ['openai', 'anthropic', 'azure-openai'];
 
 export function createProviderRegistry(
   options: LoadBalancerOptions['providers'] = {},
@@ -18,6 +17,7 @@ export function createProviderRegistry(
     openai: openaiProvider(options.openai),
     anthropic: anthropicProvider(options.anthropic),
     'azure-openai': azureOpenAIProvider(options['azure-openai']),
+    google: googleProvider(options.google),
   };
 }
 

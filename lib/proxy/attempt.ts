@@ -1,6 +1,6 @@
 import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { TargetNode } from '../config/config-tree.js';
-import type { ProviderAdapter, StreamShape } from '../providers/provider.js';
+import type { ProviderAdapter, RequestShape } from '../providers/provider.js';
 import type { Outcome } from '../routing/run-plan.js';
 import type { Operation } from '../types.js';
 import type { SecretForms } from './secret-scrubber.js';
@@ -19,7 +19,8 @@ export interface PreparedRequest {
   readonly target: TargetNode;
   readonly adapter: ProviderAdapter;
   readonly operation: Operation;
-  readonly streamShape: StreamShape;
+  /** What the answer's translation needs from the request (translating providers only read it). */
+  readonly shape: RequestShape;
   readonly proxyTarget: ProxyTarget;
   readonly agent: Agent;
   /** Upstream path and query, e.g. `/v1/chat/completions`. */

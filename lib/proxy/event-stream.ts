@@ -36,8 +36,11 @@ export function relayEventStream(
   delivery: Delivery,
 ): void {
   res.writeHead(200, { ...headers, ...streamHeaders });
-  const { adapter, streamShape } = attempt.prepared;
-  const translator = adapter.streamTranslator?.(streamShape);
+  const { adapter, shape } = attempt.prepared;
+  const translator = adapter.streamTranslator?.({
+    ...shape,
+    created: Math.floor(Date.now() / 1000),
+  });
   if (translator === undefined) {
     void copyEvents(attempt, upstream, res, delivery, undefined);
     return;

@@ -107,7 +107,7 @@ function answerSuccess(
   delivery: Delivery,
   bytes: Buffer,
 ): void {
-  const { adapter, operation, target, secrets } = attempt.prepared;
+  const { adapter, operation, target, secrets, shape } = attempt.prepared;
   const status = upstream.statusCode ?? 200;
   const events = delivery.events;
   if (!adapter.translatesResponses) {
@@ -128,7 +128,13 @@ function answerSuccess(
   const body = parseJson(bytes);
   let translated: unknown;
   try {
-    translated = body === undefined ? undefined : adapter.responseBody(operation, body);
+    translated =
+      body === undefined
+        ? undefined
+        : adapter.responseBody(operation, body, {
+            ...shape,
+            created: Math.floor(Date.now() / 1000),
+          });
   } catch {
     translated = undefined;
   }

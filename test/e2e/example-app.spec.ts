@@ -14,6 +14,8 @@ beforeAll(async () => {
     'OPENAI_API_KEY',
     'ANTHROPIC_API_KEY',
     'AZURE_OPENAI_API_KEY',
+    'GEMINI_API_KEY',
+    'GOOGLE_API_KEY',
     'APP_API_TOKEN',
     'REDIS_URL',
   ])
@@ -153,6 +155,20 @@ describe('the example app (npm start)', () => {
     );
     expect(res.status).toBe(200);
     expect(res.headers.get('x-portkey-provider')).toBe('anthropic');
+  });
+
+  it('serves the Gemini simulator by its virtual key', async () => {
+    const res = await post(
+      '/v1/chat/completions',
+      { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] },
+      {
+        authorization: 'Bearer demo',
+        'x-portkey-config': JSON.stringify({ virtual_key: 'google' }),
+      },
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-portkey-provider')).toBe('google');
+    expect(res.body.object).toBe('chat.completion');
   });
 
   it('refuses requests without a token', async () => {
