@@ -105,7 +105,7 @@ function appendItem(messages: Json[], item: unknown, path: string): void {
     case 'item_reference':
       throw unsupported(
         `${path}.type`,
-        `${path}: item_reference needs items stored by the provider`,
+        `${path}.type: item_reference needs items stored by the provider`,
       );
     default:
       throw invalid(
