@@ -288,9 +288,13 @@ export function responsesUsageOf(usage: unknown): Json {
 
 /** What a `response` object echoes of its request, and how it ended. */
 export interface ResponseEnvelope {
+  /** `resp_...`, from the chat completion's id. */
   id: string;
+  /** The model the provider says answered. */
   model: unknown;
+  /** Unix seconds. */
   createdAt: number;
+  /** The client's Responses request, whose settings the response echoes. */
   request: Json;
 }
 

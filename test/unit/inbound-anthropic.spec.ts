@@ -532,6 +532,16 @@ describe('OpenAIToAnthropicStream', () => {
     expect(stream.failure?.code).toBe('ERR_UPSTREAM_STREAM_INTERRUPTED');
   });
 
+  it('streams a refusal as text with stop_reason refusal', async () => {
+    const { events } = await translate([
+      chunk({ refusal: 'I cannot help.' }),
+      chunk({}, 'stop'),
+      'data: [DONE]\n\n',
+    ]);
+    expect(events[2]?.data.delta).toEqual({ type: 'text_delta', text: 'I cannot help.' });
+    expect(events.at(-2)?.data.delta).toEqual({ stop_reason: 'refusal', stop_sequence: null });
+  });
+
   it('accepts a finish_reason without [DONE]', async () => {
     const { stream, events } = await translate([chunk({ content: 'Hi' }), chunk({}, 'length')]);
     expect(stream.failure).toBeUndefined();
