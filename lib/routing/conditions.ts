@@ -1,6 +1,7 @@
 import { RE2JS } from 're2js';
 import type { ConfigProblem } from '../config/validate.js';
 import { LoadBalancerError } from '../errors.js';
+import { ownValue } from './own-value.js';
 
 /**
  * Portkey's conditional routing (`strategy.mode: "conditional"`): an ordered list of
@@ -382,14 +383,6 @@ function fieldReader(key: string): ((facts: ConditionFacts) => unknown) | undefi
     };
   }
   return undefined;
-}
-
-/** An own property only: `params.constructor` must not reach `Object.prototype`. */
-function ownValue(container: unknown, name: string): unknown {
-  if (typeof container !== 'object' || container === null || Array.isArray(container)) {
-    return undefined;
-  }
-  return Object.hasOwn(container, name) ? (container as Record<string, unknown>)[name] : undefined;
 }
 
 function toNumber(value: unknown): number | undefined {
