@@ -1,4 +1,5 @@
 import { RE2JS } from 're2js';
+import { didYouMean } from '../config/suggest.js';
 import type { ConfigProblem } from '../config/validate.js';
 import { LoadBalancerError } from '../errors.js';
 import { ownValue } from './own-value.js';
@@ -137,7 +138,8 @@ function compile(
     }
     if (!names.has(value)) {
       const known = targetNames.length === 0 ? 'none' : targetNames.map(quote).join(', ');
-      report(param, `names no target: ${quote(value)} (targets: ${known}).`);
+      const hint = didYouMean(value, targetNames);
+      report(param, `names no target: ${quote(value)}${hint}; targets: ${known}.`);
       return undefined;
     }
     return value;
@@ -230,9 +232,10 @@ function compileField(
   report: Report,
 ): Predicate | undefined {
   if (key.startsWith('$')) {
+    const hint = didYouMean(key, logicalOperators);
     report(
       path,
-      `is not a known operator here (\`$and\`, \`$or\`, or a field such as "metadata.tier").`,
+      `is not a known operator here${hint}: \`$and\`, \`$or\` or a field ("metadata.tier").`,
     );
     return undefined;
   }
@@ -307,7 +310,10 @@ function compileOperator(
       return compileRegex(operand, path, report);
     default: {
       const known = comparisonOperators.join(' ');
-      report(path, `is not a known operator (one of ${known}).`);
+      report(
+        path,
+        `is not a known operator${didYouMean(operator, comparisonOperators)}; one of ${known}.`,
+      );
       return undefined;
     }
   }

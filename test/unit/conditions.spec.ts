@@ -129,7 +129,7 @@ describe('conditional routing: $catastrophic regex', () => {
     );
     // Compiled once, with the config; a backtracking engine would take ~2^50 steps below.
     expect(compile).toHaveBeenCalledTimes(1);
-    const evil = 'a'.repeat(50) + '!';
+    const evil = `${'a'.repeat(50)}!`;
     expect(evaluate(compiled, params({ user: evil }))).toEqual({
       target: undefined,
       rule: undefined,
@@ -250,7 +250,7 @@ describe('conditional routing: invalid strategies name the path', () => {
       'config.strategy.default',
     ]);
     expect(problems[0]?.message).toContain('"cheep"');
-    expect(problems[0]?.message).toContain('"cheap"');
+    expect(problems[0]?.message).toContain('did you mean "cheap"?');
   });
 
   it('uses the given root path', () => {
@@ -278,6 +278,20 @@ describe('conditional routing: invalid strategies name the path', () => {
       'config.strategy.conditions[1].query.$not',
       'config.strategy.conditions[2].query.$or[0].$and[0]["params.n"].$exists',
     ]);
+  });
+
+  it('suggests the operator meant', () => {
+    const problems = conditionProblems(
+      {
+        conditions: [
+          { query: { $andd: [{ 'metadata.a': '1' }] }, then: 'fast' },
+          { query: { 'metadata.a': { $regx: 'x' } }, then: 'fast' },
+        ],
+      },
+      targets,
+    );
+    expect(problems[0]?.message).toContain('did you mean "$and"?');
+    expect(problems[1]?.message).toContain('did you mean "$regex"?');
   });
 
   it('operands of the wrong type', () => {
