@@ -323,7 +323,10 @@ function resolveTarget(
   const credentials = identity?.credentials ?? credentialsOf(raw);
   const azure = provider === 'azure-openai' ? azureOf(credentials, path, problems) : undefined;
   const settings = commonSettings(raw, inherited);
-  if (identity?.virtualKey !== undefined && settings.customHost !== undefined) {
+  // An own custom_host next to a virtual key is reported with the other key-bound fields; this
+  // catches one inherited from above.
+  const inheritedHost = field(raw, 'customHost') === undefined && settings.customHost !== undefined;
+  if (identity?.virtualKey !== undefined && inheritedHost) {
     problems.push({
       param: `${path}.custom_host`,
       message: `${path}.custom_host cannot be combined with virtual_key: a server-held key goes only where the server sends it`,

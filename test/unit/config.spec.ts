@@ -6,6 +6,24 @@ import { configSchema, validateConfig } from '../../lib/index.js';
 import { tooDeepPath } from '../../lib/nesting-depth.js';
 
 describe('validateConfig', () => {
+  it('reports a custom_host next to a virtual key once, whether own or inherited', () => {
+    const virtualKeys = { prod: { provider: 'openai' as const, apiKey: 'sk-virtual-0123456789' } };
+    const own = validateConfig(
+      { virtual_key: 'prod', custom_host: 'https://llm.example' },
+      { virtualKeys },
+    );
+    expect(own.errors.map((error) => error.param)).toEqual(['config.custom_host']);
+    const inherited = validateConfig(
+      {
+        custom_host: 'https://llm.example',
+        strategy: { mode: 'fallback' },
+        targets: [{ virtual_key: 'prod' }],
+      },
+      { virtualKeys },
+    );
+    expect(inherited.errors.map((error) => error.param)).toEqual(['config.targets[0].custom_host']);
+  });
+
   it('accepts both seed configs and the nested Format 2 example', () => {
     expect(
       validateConfig({
