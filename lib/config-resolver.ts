@@ -9,6 +9,7 @@ import { LoadBalancerError } from './errors.js';
 import type { HostPolicy } from './host-policy.js';
 import { upstreamURL } from './providers/upstream-base.js';
 import type { LoadBalancerOptions, PortkeyConfig, RequestConfigPolicy } from './types.js';
+import { isPromise } from './values.js';
 
 /** A config ready to run, and whether it came from the server (trusted) or the request. */
 export interface ResolvedConfig {
@@ -228,8 +229,4 @@ function parseHeader(header: string): unknown {
 
 function truncate(text: string): string {
   return text.length > 64 ? `${text.slice(0, 64)}...` : text;
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }

@@ -20,6 +20,7 @@ import { createUpstreamProxy } from './proxy/upstream-proxy.js';
 import { readJsonBody } from './request-body.js';
 import { resolveSettings } from './settings.js';
 import type { LoadBalancerOptions, Operation, Params } from './types.js';
+import { isRecord as isObject, isPromise } from './values.js';
 
 interface Route {
   readonly operation: Operation;
@@ -350,12 +351,4 @@ function pathOf(url: string): string {
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }

@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import getRawBody from 'raw-body';
 import { LoadBalancerError } from './errors.js';
 import { sendError } from './proxy/send-error.js';
+import { isRecord as isObject } from './values.js';
 
 /**
  * The JSON body, whether or not the host app already parsed it: an object from its own
@@ -102,8 +103,4 @@ function invalidJson(): LoadBalancerError {
   return new LoadBalancerError('ERR_BODY_INVALID_JSON', 'The request body is not valid JSON', {
     param: 'body',
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { tooDeepPath } from '../nesting-depth.js';
+import { isRecord } from '../values.js';
 import { configLimits } from './limits.js';
 import { configSchema, headerValuePattern, knownConfigFields } from './schema.js';
 import { didYouMean } from './suggest.js';
@@ -129,10 +130,6 @@ function hasMoreKeysThan(record: Record<string, unknown>, limit: number): boolea
     if (++count > limit) return true;
   }
   return false;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** `/options/1/weight` -> `config.options[1].weight`. */

@@ -1,4 +1,5 @@
 import type { MaybePromise, StateStore } from '../types.js';
+import { isPromise } from '../values.js';
 import { MemoryStore } from './memory-store.js';
 
 /** Store operations, as `store-error` events name them. */
@@ -131,8 +132,4 @@ function errorLabel(error: unknown): string {
     if (typeof name === 'string' && /^[A-Za-z0-9_]{1,60}$/.test(name)) return name;
   }
   return 'Error';
-}
-
-export function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }

@@ -3,8 +3,9 @@ import type { BreakerOverrides, TargetNode } from '../config/config-tree.js';
 import { type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
 import type { Availability } from '../routing/run-plan.js';
 import type { FailurePolicy, MaybePromise, StateStore, TargetHealth } from '../types.js';
+import { isPromise } from '../values.js';
 import { availableAgainAt, breakerState } from './circuit-breaker.js';
-import { FailOpenStore, isPromise, type StoreFailure } from './fail-open-store.js';
+import { FailOpenStore, type StoreFailure } from './fail-open-store.js';
 
 const available: Availability = { available: true, retryAt: 0, rateLimited: false };
 

@@ -1,4 +1,4 @@
-import { isRecord } from '../providers/openai-errors.js';
+import { isRecord } from '../values.js';
 
 /**
  * Errors on the inbound Anthropic route: our OpenAI-shaped error bodies (LoadBalancerError's

@@ -2,8 +2,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { LoadBalancerError } from '../errors.js';
-import { isRecord } from '../providers/openai-errors.js';
 import type { StreamTranslator } from '../providers/provider.js';
+import { isRecord } from '../values.js';
 import {
   functionCallItem,
   messageItem,

@@ -1,11 +1,12 @@
 import { LoadBalancerError } from '../errors.js';
 import type { Params } from '../types.js';
+import { isRecord } from '../values.js';
 import {
   parseToolArguments,
   structuredOutputToolName,
   structuredOutputToolOf,
 } from './forced-tool-output.js';
-import { isRecord } from './openai-errors.js';
+import { invalidParam } from './invalid-param.js';
 
 /**
  * Translation between OpenAI chat completions and Anthropic's Messages API. Every function is
@@ -357,8 +358,4 @@ export function toTextCompletion(message: unknown, created: number): Params {
     choices: [{ index: 0, text: text ?? '', finish_reason: choice.finish_reason, logprobs: null }],
     usage: chat.usage,
   };
-}
-
-function invalidParam(param: string, message: string): LoadBalancerError {
-  return new LoadBalancerError('ERR_PARAMS_INVALID', message, { param: `params.${param}` });
 }

@@ -1,4 +1,5 @@
 import type { AnthropicOptions, Operation, Params } from '../types.js';
+import { isRecord } from '../values.js';
 import {
   completionToMessagesRequest,
   toChatCompletion,
@@ -6,7 +7,7 @@ import {
   toTextCompletion,
 } from './anthropic-messages.js';
 import { AnthropicToOpenAIStream } from './anthropic-stream.js';
-import { genericErrorBody, isRecord } from './openai-errors.js';
+import { genericErrorBody } from './openai-errors.js';
 import type { ProviderAdapter } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
 

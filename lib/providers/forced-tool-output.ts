@@ -1,5 +1,5 @@
-import { LoadBalancerError } from '../errors.js';
-import { isRecord } from './openai-errors.js';
+import { isRecord } from '../values.js';
+import { invalidParam } from './invalid-param.js';
 
 /**
  * Structured output for providers without `response_format` (Anthropic, Bedrock): a tool whose
@@ -68,8 +68,4 @@ export function parseToolArguments(text: unknown, path: string): unknown {
       `params.${path}.function.arguments must be a JSON string`,
     );
   }
-}
-
-function invalidParam(param: string, message: string): LoadBalancerError {
-  return new LoadBalancerError('ERR_PARAMS_INVALID', message, { param: `params.${param}` });
 }

@@ -1,5 +1,6 @@
 import type { OpenAIErrorBody } from '../errors.js';
 import type { ProviderName } from '../types.js';
+import { isRecord } from '../values.js';
 
 /**
  * An OpenAI-compatible provider's error body, completed to the full OpenAI shape; keeps the
@@ -43,8 +44,4 @@ export function genericErrorBody(provider: ProviderName, status: number): OpenAI
       code: 'ERR_UPSTREAM_ERROR',
     },
   };
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -3,8 +3,8 @@ import type { ConfigNode, StrategyNode, TargetNode } from '../config/config-tree
 import type { LoadBalancerError } from '../errors.js';
 import type { EventSink, FailureReason, SelectCandidate, TokenUsage } from '../events.js';
 import type { BreakerChange } from '../health/health-gate.js';
-import { isRecord } from '../providers/openai-errors.js';
 import type { Availability, Outcome } from '../routing/run-plan.js';
+import { isRecord } from '../values.js';
 
 /**
  * The events of one request. Builds nothing unless a listener wants it, and makes sure every

@@ -1,5 +1,5 @@
 import type { OpenAIErrorBody } from '../../errors.js';
-import { isRecord } from '../openai-errors.js';
+import { isRecord } from '../../values.js';
 
 /**
  * Bedrock's errors in OpenAI's shape. Bedrock says what went wrong in a header,

@@ -1,11 +1,11 @@
-import { LoadBalancerError } from '../../errors.js';
 import type { Params } from '../../types.js';
+import { isRecord } from '../../values.js';
 import {
   parseToolArguments,
   structuredOutputToolName,
   structuredOutputToolOf,
 } from '../forced-tool-output.js';
-import { isRecord } from '../openai-errors.js';
+import { invalidParam } from '../invalid-param.js';
 
 /**
  * OpenAI chat (and text completion) requests as Bedrock Converse requests. Every function is
@@ -366,8 +366,4 @@ function structuredToolChoice(choice: Block | undefined, hasOwnTools: boolean): 
   if (!hasOwnTools) return { tool: { name: structuredOutputToolName } };
   if (choice?.tool !== undefined) return choice;
   return { any: {} };
-}
-
-function invalidParam(param: string, message: string): LoadBalancerError {
-  return new LoadBalancerError('ERR_PARAMS_INVALID', message, { param: `params.${param}` });
 }

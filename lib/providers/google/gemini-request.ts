@@ -1,6 +1,7 @@
-import { LoadBalancerError } from '../../errors.js';
+import type { LoadBalancerError } from '../../errors.js';
 import type { Params } from '../../types.js';
-import { isRecord } from '../openai-errors.js';
+import { isRecord } from '../../values.js';
+import { invalidParam } from '../invalid-param.js';
 import { toGeminiSchema } from './gemini-schema.js';
 
 /**
@@ -480,8 +481,4 @@ function functionCallingConfigOf(choice: unknown): Part | undefined {
     'tool_choice',
     'params.tool_choice must be "auto", "none", "required" or {type: "function", function: {name}}',
   );
-}
-
-function invalidParam(param: string, message: string): LoadBalancerError {
-  return new LoadBalancerError('ERR_PARAMS_INVALID', message, { param: `params.${param}` });
 }
