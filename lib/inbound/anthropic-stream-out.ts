@@ -1,11 +1,8 @@
-import { Transform, type TransformCallback } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
-import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { LoadBalancerError } from '../errors.js';
-import type { StreamTranslator } from '../providers/provider.js';
 import { isRecord } from '../values.js';
 import { anthropicErrorTypeOfEvent } from './anthropic-errors-out.js';
 import { anthropicUsageOf, messageIdOf, stopReasonOf } from './anthropic-messages-in.js';
+import { OpenAIChunkStream } from './openai-chunk-stream.js';
 
 type Json = Record<string, unknown>;
 
@@ -17,12 +14,8 @@ type Json = Record<string, unknown>;
  * that ends before any `finish_reason` or `[DONE]`, becomes an Anthropic `error` event, the end
  * of the stream, and `failure`.
  */
-export class OpenAIToAnthropicStream extends Transform implements StreamTranslator {
-  failure: LoadBalancerError | undefined;
-  readonly #parser: EventSourceParser;
-  readonly #decoder = new StringDecoder('utf8');
+export class OpenAIToAnthropicStream extends OpenAIChunkStream {
   #started = false;
-  #ended = false;
   #stopReason: string | undefined;
   #usage: unknown;
   /** The content block being written to with text, if any. */
@@ -31,54 +24,11 @@ export class OpenAIToAnthropicStream extends Transform implements StreamTranslat
   readonly #toolBlocks = new Map<number, number>();
   #blocks = 0;
 
-  constructor() {
-    super();
-    this.#parser = createParser({ onEvent: (event) => this.#onEvent(event) });
+  protected get finishReasonSeen(): boolean {
+    return this.#stopReason !== undefined;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (!this.#ended) this.#parser.feed(this.#decoder.write(chunk));
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    if (!this.#ended) this.#parser.feed(`${this.#decoder.end()}\n\n`);
-    // A finish_reason without [DONE] is a complete answer from a lax provider; neither is a cut.
-    if (!this.#ended && this.#stopReason !== undefined) this.#finish();
-    if (!this.#ended) {
-      this.#fail(
-        'api_error',
-        'ERR_UPSTREAM_STREAM_INTERRUPTED',
-        'The provider ended the stream before its last event',
-      );
-    }
-    callback();
-  }
-
-  #onEvent(event: EventSourceMessage): void {
-    if (this.#ended) return;
-    if (event.data.trim() === '[DONE]') {
-      this.#finish();
-      return;
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (!isRecord(data)) return;
-    if (isRecord(data.error) || event.event === 'error') {
-      const error = isRecord(data.error) ? data.error : data;
-      const message = typeof error.message === 'string' ? error.message : 'The provider failed';
-      const code = typeof error.code === 'string' ? error.code : 'ERR_UPSTREAM_ERROR';
-      this.#fail(anthropicErrorTypeOfEvent(error.type), code, message);
-      return;
-    }
-    this.#chunk(data);
-  }
-
-  #chunk(chunk: Json): void {
+  protected onChunk(chunk: Json): void {
     if (!this.#started) this.#start(chunk);
     if (isRecord(chunk.usage)) this.#usage = chunk.usage;
     const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
@@ -161,7 +111,7 @@ export class OpenAIToAnthropicStream extends Transform implements StreamTranslat
     this.#textBlock = undefined;
   }
 
-  #finish(): void {
+  protected finish(): void {
     if (!this.#started) this.#start({});
     this.#closeText();
     for (const index of this.#toolBlocks.values()) {
@@ -175,16 +125,17 @@ export class OpenAIToAnthropicStream extends Transform implements StreamTranslat
       usage,
     });
     this.#emit('message_stop', { type: 'message_stop' });
-    this.#ended = true;
+    this.ended = true;
   }
 
-  #fail(type: string, code: string, message: string): void {
+  protected fail(error: Json | undefined, code: string, message: string): void {
+    const type = anthropicErrorTypeOfEvent(error?.type);
     this.failure = new LoadBalancerError(
       code === 'ERR_UPSTREAM_STREAM_INTERRUPTED' ? code : 'ERR_UPSTREAM_ERROR',
       message,
     );
     this.#emit('error', { type: 'error', error: { type, message } });
-    this.#ended = true;
+    this.ended = true;
   }
 
   #emit(event: string, data: Json): void {

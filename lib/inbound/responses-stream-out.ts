@@ -1,9 +1,6 @@
-import { Transform, type TransformCallback } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
-import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { LoadBalancerError } from '../errors.js';
-import type { StreamTranslator } from '../providers/provider.js';
 import { isRecord } from '../values.js';
+import { OpenAIChunkStream } from './openai-chunk-stream.js';
 import {
   functionCallItem,
   messageItem,
@@ -38,17 +35,13 @@ type OpenItem =
  * An OpenAI error event, or a stream that ends before any `finish_reason` or `[DONE]`, becomes an
  * `error` event and `response.failed`, the end of the stream, and `failure`.
  */
-export class ChatToResponsesStream extends Transform implements StreamTranslator {
-  failure: LoadBalancerError | undefined;
-  readonly #parser: EventSourceParser;
-  readonly #decoder = new StringDecoder('utf8');
+export class ChatToResponsesStream extends OpenAIChunkStream {
   readonly #request: Json;
   readonly #createdAt: number;
   #id = '';
   #model: unknown;
   #sequence = 0;
   #started = false;
-  #ended = false;
   #finishReason: unknown;
   #usage: unknown;
   /** Items already done, in output order. */
@@ -63,50 +56,13 @@ export class ChatToResponsesStream extends Transform implements StreamTranslator
     super();
     this.#request = request;
     this.#createdAt = createdAt;
-    this.#parser = createParser({ onEvent: (event) => this.#onEvent(event) });
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (!this.#ended) this.#parser.feed(this.#decoder.write(chunk));
-    callback();
+  protected get finishReasonSeen(): boolean {
+    return this.#finishReason !== undefined;
   }
 
-  override _flush(callback: TransformCallback): void {
-    if (!this.#ended) this.#parser.feed(`${this.#decoder.end()}\n\n`);
-    // A finish_reason without [DONE] is a complete answer from a lax provider; neither is a cut.
-    if (!this.#ended && this.#finishReason !== undefined) this.#finish();
-    if (!this.#ended) {
-      this.#fail(
-        'ERR_UPSTREAM_STREAM_INTERRUPTED',
-        'The provider ended the stream before its last event',
-      );
-    }
-    callback();
-  }
-
-  #onEvent(event: EventSourceMessage): void {
-    if (this.#ended) return;
-    if (event.data.trim() === '[DONE]') {
-      this.#finish();
-      return;
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (!isRecord(data)) return;
-    if (isRecord(data.error) || event.event === 'error') {
-      const error = isRecord(data.error) ? data.error : data;
-      const message = typeof error.message === 'string' ? error.message : 'The provider failed';
-      this.#fail(typeof error.code === 'string' ? error.code : 'ERR_UPSTREAM_ERROR', message);
-      return;
-    }
-    this.#chunk(data);
-  }
-
-  #chunk(chunk: Json): void {
+  protected onChunk(chunk: Json): void {
     if (!this.#started) this.#start(chunk);
     if (isRecord(chunk.usage)) this.#usage = chunk.usage;
     const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
@@ -230,7 +186,7 @@ export class ChatToResponsesStream extends Transform implements StreamTranslator
     this.#calls.clear();
   }
 
-  #finish(): void {
+  protected finish(): void {
     if (!this.#started) this.#start({});
     this.#closeMessage();
     this.#closeCalls();
@@ -245,10 +201,10 @@ export class ChatToResponsesStream extends Transform implements StreamTranslator
       type: status === 'completed' ? 'response.completed' : 'response.incomplete',
       response,
     });
-    this.#ended = true;
+    this.ended = true;
   }
 
-  #fail(code: string, message: string): void {
+  protected fail(_error: Json | undefined, code: string, message: string): void {
     this.failure = new LoadBalancerError(
       code === 'ERR_UPSTREAM_STREAM_INTERRUPTED' ? code : 'ERR_UPSTREAM_ERROR',
       message,
@@ -264,7 +220,7 @@ export class ChatToResponsesStream extends Transform implements StreamTranslator
         output: this.#output.filter((item) => item !== undefined),
       },
     });
-    this.#ended = true;
+    this.ended = true;
   }
 
   #envelope(status: string): Json {
