@@ -8,6 +8,9 @@ export {
   LoadBalancerError,
   type OpenAIErrorBody,
 } from './errors.js';
+export { MemoryStore } from './health/memory-store.js';
+export { type RedisStoreOptions, redisStore } from './health/redis-store.js';
+export { portkeyLoadBalancer, portkeyLoadBalancer as default } from './load-balancer.js';
 export type {
   AttemptEvent,
   CircuitEvent,
@@ -24,17 +27,14 @@ export type {
   SelectEvent,
   StoreErrorEvent,
   TokenUsage,
-} from './events.js';
-export { MemoryStore } from './health/memory-store.js';
-export { type RedisStoreOptions, redisStore } from './health/redis-store.js';
-export { portkeyLoadBalancer, portkeyLoadBalancer as default } from './load-balancer.js';
+} from './telemetry/events.js';
 export {
   type PromClientLike,
   type PrometheusMetrics,
   type PrometheusMetricsOptions,
   prometheusMetrics,
   type RegistryLike,
-} from './metrics.js';
+} from './telemetry/metrics.js';
 export type {
   AnthropicOptions,
   BackoffOptions,

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ConfigSource, ResolvedConfig } from './config/config-resolver.js';
 import { type ConfigTree, type TargetNode, targetPath } from './config/config-tree.js';
 import { configLimits } from './config/limits.js';
-import type { ConfigSource, ResolvedConfig } from './config-resolver.js';
+import { readJsonBody } from './edge/request-body.js';
 import { LoadBalancerError } from './errors.js';
 import { HealthGate } from './health/health-gate.js';
-import { tooDeepPath } from './nesting-depth.js';
 import type { UpstreamBase } from './providers/provider.js';
 import { upstreamBaseOf } from './providers/registry.js';
 import { PreparedBody, type PreparedRequest, type ProxyTarget } from './proxy/attempt.js';
@@ -14,13 +14,14 @@ import { type Call, runCall } from './proxy/call.js';
 import { CallEvents } from './proxy/call-events.js';
 import { explainCall } from './proxy/explain.js';
 import { upstreamHeaders } from './proxy/request-headers.js';
-import { SecretForms } from './proxy/secret-scrubber.js';
 import { asLoadBalancerError, sendError } from './proxy/send-error.js';
 import { createUpstreamProxy } from './proxy/upstream-proxy.js';
-import { readJsonBody } from './request-body.js';
+import { SecretForms } from './security/secret-scrubber.js';
 import { resolveSettings } from './settings.js';
+import { BoundedCache } from './shared/bounded-cache.js';
+import { tooDeepPath } from './shared/nesting-depth.js';
+import { isRecord as isObject, isPromise } from './shared/values.js';
 import type { LoadBalancerOptions, Operation, Params } from './types.js';
-import { isRecord as isObject, isPromise } from './values.js';
 
 interface Route {
   readonly operation: Operation;
@@ -55,7 +56,7 @@ const dryRunHeader = 'x-portkey-dry-run';
 export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestHandler {
   const settings = resolveSettings(options);
   const proxy = createUpstreamProxy();
-  const proxyTargets = new Map<string, ProxyTarget>();
+  const proxyTargets = new BoundedCache<string, ProxyTarget>(1000);
 
   function handle(req: Request, res: Response, route: Route, body: unknown): void {
     const events = new CallEvents(settings.events, headerValue(req, traceHeader) ?? randomUUID());
@@ -234,7 +235,6 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     let target = proxyTargets.get(base.origin);
     if (target === undefined) {
       target = toProxyTarget(base.origin);
-      if (proxyTargets.size >= 1000) proxyTargets.clear();
       proxyTargets.set(base.origin, target);
     }
     return target;

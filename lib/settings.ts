@@ -1,20 +1,20 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { ConfigResolver } from './config/config-resolver.js';
 import { resolveVirtualKeys, VirtualKeyError, type VirtualKeyTable } from './config/normalize.js';
 import { didYouMean } from './config/suggest.js';
-import { ConfigResolver } from './config-resolver.js';
 import { LoadBalancerError } from './errors.js';
-import { EventSink } from './events.js';
-import { isHeaderName, isHeaderValue } from './header-policy.js';
 import type { StoreFailure } from './health/fail-open-store.js';
 import { type BreakerDefaults, SharedHealth } from './health/health-gate.js';
 import { MemoryStore } from './health/memory-store.js';
-import { HostPolicy, systemResolveHost } from './host-policy.js';
 import { providerNames } from './providers/provider-names.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
 import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
+import { isHeaderName, isHeaderValue } from './security/header-policy.js';
+import { HostPolicy, systemResolveHost } from './security/host-policy.js';
+import { EventSink } from './telemetry/events.js';
 import type {
   CircuitBreakerOptions,
   Clock,

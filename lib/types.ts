@@ -1,8 +1,8 @@
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Request } from 'express';
-import type { LoadBalancerListeners } from './events.js';
 import type { ProviderName } from './providers/provider-names.js';
+import type { LoadBalancerListeners } from './telemetry/events.js';
 
 export type { ProviderName };
 

@@ -1,4 +1,4 @@
-import { isForwardable } from '../header-policy.js';
+import { isForwardable } from '../security/header-policy.js';
 import type { Params, ProviderName, StrategyMode } from '../types.js';
 import {
   type AzureDeployment,

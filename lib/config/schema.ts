@@ -1,5 +1,5 @@
-import { headerValueChars } from '../header-policy.js';
 import { providerNames } from '../providers/provider-names.js';
+import { headerValueChars } from '../security/header-policy.js';
 import { configLimits } from './limits.js';
 
 /**

@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { tooDeepPath } from '../nesting-depth.js';
-import { isRecord } from '../values.js';
+import { tooDeepPath } from '../shared/nesting-depth.js';
+import { isRecord } from '../shared/values.js';
 import { configLimits } from './limits.js';
 import { configSchema, headerValuePattern, knownConfigFields } from './schema.js';
 import { didYouMean } from './suggest.js';

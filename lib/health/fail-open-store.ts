@@ -1,5 +1,5 @@
+import { isPromise } from '../shared/values.js';
 import type { MaybePromise, StateStore } from '../types.js';
-import { isPromise } from '../values.js';
 import { MemoryStore } from './memory-store.js';
 
 /** Store operations, as `store-error` events name them. */

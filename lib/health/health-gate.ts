@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { BreakerOverrides, TargetNode } from '../config/config-tree.js';
 import { type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
 import type { Availability } from '../routing/run-plan.js';
+import { isPromise } from '../shared/values.js';
 import type { FailurePolicy, MaybePromise, StateStore, TargetHealth } from '../types.js';
-import { isPromise } from '../values.js';
 import { availableAgainAt, breakerState } from './circuit-breaker.js';
 import { FailOpenStore, type StoreFailure } from './fail-open-store.js';
 

@@ -1,4 +1,4 @@
-import { isRecord } from '../values.js';
+import { isRecord } from '../shared/values.js';
 
 /**
  * Errors on the inbound Anthropic route: our OpenAI-shaped error bodies (LoadBalancerError's

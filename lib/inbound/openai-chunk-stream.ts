@@ -3,7 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import type { LoadBalancerError } from '../errors.js';
 import type { StreamTranslator } from '../providers/provider.js';
-import { isRecord } from '../values.js';
+import { isRecord } from '../shared/values.js';
 
 type Json = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 import { LoadBalancerError } from '../errors.js';
-import { isRecord } from '../values.js';
+import { isRecord } from '../shared/values.js';
 import { OpenAIChunkStream } from './openai-chunk-stream.js';
 import {
   functionCallItem,

@@ -1,6 +1,6 @@
 import { LoadBalancerError } from '../errors.js';
+import { isRecord } from '../shared/values.js';
 import type { Params } from '../types.js';
-import { isRecord } from '../values.js';
 import {
   parseToolArguments,
   structuredOutputToolName,

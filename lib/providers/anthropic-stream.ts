@@ -2,7 +2,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { LoadBalancerError } from '../errors.js';
-import { isRecord } from '../values.js';
+import { isRecord } from '../shared/values.js';
 import { finishReasonOf, structuredOutputToolName, usageOf } from './anthropic-messages.js';
 import type { StreamShape, StreamTranslator } from './provider.js';
 

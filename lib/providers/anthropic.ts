@@ -1,5 +1,5 @@
+import { isRecord } from '../shared/values.js';
 import type { AnthropicOptions, Operation, Params } from '../types.js';
-import { isRecord } from '../values.js';
 import {
   completionToMessagesRequest,
   toChatCompletion,

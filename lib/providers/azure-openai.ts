@@ -1,4 +1,5 @@
 import type { AzureDeployment, TargetNode } from '../config/config-tree.js';
+import { BoundedCache } from '../shared/bounded-cache.js';
 import type { Operation, Params, ProviderOptions } from '../types.js';
 import { openAIErrorBody } from './openai-errors.js';
 import type { ProviderAdapter, UpstreamBase } from './provider.js';
@@ -23,15 +24,14 @@ export function azureOpenAIProvider(options: ProviderOptions = {}): ProviderAdap
   const templated = template.includes(resourcePlaceholder);
   // Validates the template once; a fixed base URL is also the one every target uses.
   const fixedBase = parseBaseURL(template.replace(resourcePlaceholder, 'resource'), 'azure-openai');
-  const bases = new Map<string, UpstreamBase>();
+  // Resource names come from requests: a bounded cache rather than one that grows forever.
+  const bases = new BoundedCache<string, UpstreamBase>(1000);
   const extraHeaders = { ...options.headers };
 
   function baseFor(resourceName: string): UpstreamBase {
     let base = bases.get(resourceName);
     if (base === undefined) {
       base = parseBaseURL(template.replace(resourcePlaceholder, resourceName), 'azure-openai');
-      // Resource names come from requests: bound the cache rather than grow it forever.
-      if (bases.size >= 1000) bases.clear();
       bases.set(resourceName, base);
     }
     return base;

@@ -1,6 +1,6 @@
 import type { OpenAIErrorBody } from '../errors.js';
+import { isRecord } from '../shared/values.js';
 import type { ProviderName } from '../types.js';
-import { isRecord } from '../values.js';
 
 /**
  * An OpenAI-compatible provider's error body, completed to the full OpenAI shape; keeps the

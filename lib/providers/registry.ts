@@ -1,4 +1,5 @@
 import type { TargetNode } from '../config/config-tree.js';
+import { BoundedCache } from '../shared/bounded-cache.js';
 import type { LoadBalancerOptions, ProviderName } from '../types.js';
 import { anthropicProvider } from './anthropic.js';
 import { azureOpenAIProvider } from './azure-openai.js';
@@ -21,7 +22,8 @@ export function createProviderRegistry(
   };
 }
 
-const customBases = new Map<string, UpstreamBase>();
+// Request configs can name many hosts: a bounded cache rather than one that grows forever.
+const customBases = new BoundedCache<string, UpstreamBase>(1000);
 
 /**
  * Where a target's calls go: its `custom_host` when it has one (already checked against the
@@ -32,8 +34,6 @@ export function upstreamBaseOf(registry: ProviderRegistry, target: TargetNode): 
   let base = customBases.get(target.customHost);
   if (base === undefined) {
     base = parseUpstreamURL(target.customHost, 'custom_host', 'ERR_CONFIG_INVALID');
-    // Request configs can name many hosts: bound the cache rather than grow it forever.
-    if (customBases.size >= 1000) customBases.clear();
     customBases.set(target.customHost, base);
   }
   return base;

@@ -2,8 +2,8 @@ import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node
 import type { TargetNode } from '../config/config-tree.js';
 import type { ProviderAdapter, RequestShape } from '../providers/provider.js';
 import type { Outcome } from '../routing/run-plan.js';
+import type { SecretForms } from '../security/secret-scrubber.js';
 import type { Operation } from '../types.js';
-import type { SecretForms } from './secret-scrubber.js';
 
 /** http-proxy's view of a target: parsed once per origin, never per request. */
 export interface ProxyTarget {

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { ConfigNode, StrategyNode, TargetNode } from '../config/config-tree.js';
 import type { LoadBalancerError } from '../errors.js';
-import type { EventSink, FailureReason, SelectCandidate, TokenUsage } from '../events.js';
 import type { BreakerChange } from '../health/health-gate.js';
 import type { Availability, Outcome } from '../routing/run-plan.js';
-import { isRecord } from '../values.js';
+import { isRecord } from '../shared/values.js';
+import type { EventSink, FailureReason, SelectCandidate, TokenUsage } from '../telemetry/events.js';
 
 /**
  * The events of one request. Builds nothing unless a listener wants it, and makes sure every

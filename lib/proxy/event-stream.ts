@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { LoadBalancerError } from '../errors.js';
 import type { StreamTranslator } from '../providers/provider.js';
+import { StreamScrubber } from '../security/secret-scrubber.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
-import { StreamScrubber } from './secret-scrubber.js';
 import type { Delivery } from './upstream-response.js';
 
 /** Headers that keep proxies and compression from buffering a stream. */

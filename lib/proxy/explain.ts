@@ -1,6 +1,6 @@
 import type { ConfigNode } from '../config/config-tree.js';
-import { maskSecret, redactSecrets } from '../redact.js';
 import { nodeAvailability, type PlanDriver, runPlan } from '../routing/run-plan.js';
+import { maskSecret, redactSecrets } from '../security/redact.js';
 import type { PreparedRequest } from './attempt.js';
 import type { Call, CallSettings } from './call.js';
 import { describeCandidates } from './call-events.js';

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { LoadBalancerError } from '../errors.js';
-import { defaultForwardedHeaders, isForwardable } from '../header-policy.js';
+import { defaultForwardedHeaders, isForwardable } from '../security/header-policy.js';
 
 /** Validates and lower-cases the server's extra forwarded headers; refuses credentials. */
 export function resolveForwardedHeaders(extra: readonly string[] = []): readonly string[] {

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { LoadBalancerError } from '../errors.js';
-import { hopByHopHeaders } from '../header-policy.js';
+import { hopByHopHeaders } from '../security/header-policy.js';
+import type { SecretForms } from '../security/secret-scrubber.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
 import { isEventStream, relayEventStream } from './event-stream.js';
-import type { SecretForms } from './secret-scrubber.js';
 import { sendError, sendJsonText } from './send-error.js';
 import {
   decodedUpstream,

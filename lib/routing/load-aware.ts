@@ -1,4 +1,4 @@
-import { BoundedCache } from '../bounded-cache.js';
+import { BoundedCache } from '../shared/bounded-cache.js';
 import { pickByWeight, type Weighted } from './weighted-pick.js';
 
 /**

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { EventSink } from '../../lib/events.js';
 import { type LoadBalancerOptions, portkeyLoadBalancer } from '../../lib/index.js';
+import { EventSink } from '../../lib/telemetry/events.js';
 import { createApp, keys, listen, type RunningServer, useProviders } from '../helpers/app.js';
 import { chat, serverError } from '../helpers/fixtures.js';
 import { chunksOf, readEvents } from '../helpers/sse.js';

@@ -4,7 +4,7 @@ import {
   EventSink,
   type LoadBalancerEventName,
   type LoadBalancerListeners,
-} from '../../lib/events.js';
+} from '../../lib/telemetry/events.js';
 
 /**
  * Test-wide scan of everything the code under test says: every status line, header and body

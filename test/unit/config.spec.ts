@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { configLimits } from '../../lib/config/limits.js';
 import { checkConfig } from '../../lib/config/normalize.js';
 import { configSchema, validateConfig } from '../../lib/index.js';
-import { tooDeepPath } from '../../lib/nesting-depth.js';
+import { tooDeepPath } from '../../lib/shared/nesting-depth.js';
 
 describe('validateConfig', () => {
   it('reports a custom_host next to a virtual key once, whether own or inherited', () => {

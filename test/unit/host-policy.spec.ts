@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HostPolicy, isPublicAddress } from '../../lib/host-policy.js';
 import { LoadBalancerError } from '../../lib/index.js';
+import { HostPolicy, isPublicAddress } from '../../lib/security/host-policy.js';
 
 const resolver = (table: Record<string, string[]>) => async (hostname: string) =>
   table[hostname] ?? [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SecretForms, StreamScrubber } from '../../lib/proxy/secret-scrubber.js';
+import { SecretForms, StreamScrubber } from '../../lib/security/secret-scrubber.js';
 
 const secret = 'sk-scrub-test-0123456789abcdef';
 /** A key with characters JSON escapes, so that its escaped form differs from the raw one. */

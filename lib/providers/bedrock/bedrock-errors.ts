@@ -1,5 +1,5 @@
 import type { OpenAIErrorBody } from '../../errors.js';
-import { isRecord } from '../../values.js';
+import { isRecord } from '../../shared/values.js';
 
 /**
  * Bedrock's errors in OpenAI's shape. Bedrock says what went wrong in a header,

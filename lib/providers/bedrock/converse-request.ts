@@ -1,5 +1,5 @@
+import { isRecord } from '../../shared/values.js';
 import type { Params } from '../../types.js';
-import { isRecord } from '../../values.js';
 import {
   parseToolArguments,
   structuredOutputToolName,

@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { EventStreamCodec, type Message } from '@smithy/core/event-streams';
 import { LoadBalancerError } from '../../errors.js';
-import { isRecord } from '../../values.js';
+import { isRecord } from '../../shared/values.js';
 import type { StreamShape, StreamTranslator } from '../provider.js';
 import { bedrockErrorType, bedrockExceptionName } from './bedrock-errors.js';
 import { structuredOutputToolName } from './converse-request.js';

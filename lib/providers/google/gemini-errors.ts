@@ -1,5 +1,5 @@
 import type { OpenAIErrorBody } from '../../errors.js';
-import { isRecord } from '../../values.js';
+import { isRecord } from '../../shared/values.js';
 
 /**
  * Google's error body, `{"error": {"code": 400, "message": "...", "status": "INVALID_ARGUMENT",

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LoadBalancerError } from '../../errors.js';
+import { isRecord } from '../../shared/values.js';
 import type { Params } from '../../types.js';
-import { isRecord } from '../../values.js';
 
 /**
  * Gemini answers as OpenAI answers. Every function is pure: the creation time and the model

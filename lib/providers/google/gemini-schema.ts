@@ -1,5 +1,5 @@
 import { LoadBalancerError } from '../../errors.js';
-import { isRecord } from '../../values.js';
+import { isRecord } from '../../shared/values.js';
 
 /**
  * JSON Schema (as OpenAI's `response_format.json_schema.schema` and tool `parameters` use it)

@@ -1,7 +1,8 @@
 import type { LookupAddress } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
-import { LoadBalancerError } from './errors.js';
+import { LoadBalancerError } from '../errors.js';
+import { BoundedCache } from '../shared/bounded-cache.js';
 
 /**
  * Which custom hosts a request config may send calls to. Entries are exact origins
@@ -32,7 +33,7 @@ export class HostPolicy {
   /** `URL.origin` of each exact entry: the only origins that may reach internal addresses. */
   readonly #exactOrigins = new Set<string>();
   /** Host names that passed the address check, until when: DNS is not asked on every request. */
-  readonly #checked = new Map<string, number>();
+  readonly #checked = new BoundedCache<string, number>(1000);
 
   constructor(
     allowedHosts: readonly AllowedHost[],
@@ -93,7 +94,6 @@ export class HostPolicy {
         { param },
       );
     }
-    if (this.#checked.size >= 1000) this.#checked.clear();
     // The agents' lookup checks again at every connection; this only spares the DNS round trip.
     this.#checked.set(hostname, Date.now() + 30_000);
   }

@@ -2,9 +2,9 @@ import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Request, Response } from 'express';
 import getRawBody from 'raw-body';
-import { LoadBalancerError } from './errors.js';
-import { sendError } from './proxy/send-error.js';
-import { isRecord as isObject } from './values.js';
+import { LoadBalancerError } from '../errors.js';
+import { sendError } from '../proxy/send-error.js';
+import { isRecord as isObject } from '../shared/values.js';
 
 /**
  * The JSON body, whether or not the host app already parsed it: an object from its own

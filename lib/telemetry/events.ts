@@ -1,4 +1,4 @@
-import type { Operation, ProviderName } from './types.js';
+import type { Operation, ProviderName } from '../types.js';
 
 /** Token counts as OpenAI reports them. */
 export interface TokenUsage {

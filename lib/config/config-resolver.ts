@@ -1,15 +1,18 @@
-import type { Request } from 'express';
-import { BoundedCache } from './bounded-cache.js';
-import { type ConfigTree, targetPath } from './config/config-tree.js';
-import { checkConfig, type VirtualKeyTable } from './config/normalize.js';
-import { deniedConfig, policyViolation, targetWithoutVirtualKey } from './config/request-policy.js';
-import { didYouMean } from './config/suggest.js';
-import type { ConfigProblem } from './config/validate.js';
-import { LoadBalancerError } from './errors.js';
-import type { HostPolicy } from './host-policy.js';
-import { upstreamURL } from './providers/upstream-base.js';
-import type { LoadBalancerOptions, PortkeyConfig, RequestConfigPolicy } from './types.js';
-import { isPromise } from './values.js';
+import { LoadBalancerError } from '../errors.js';
+import { upstreamURL } from '../providers/upstream-base.js';
+import type { HostPolicy } from '../security/host-policy.js';
+import { BoundedCache } from '../shared/bounded-cache.js';
+import type { LoadBalancerOptions, PortkeyConfig, RequestConfigPolicy } from '../types.js';
+import { type ConfigTree, targetPath } from './config-tree.js';
+import { checkConfig, type VirtualKeyTable } from './normalize.js';
+import { deniedConfig, policyViolation, targetWithoutVirtualKey } from './request-policy.js';
+import { didYouMean } from './suggest.js';
+import type { ConfigProblem } from './validate.js';
+
+/** The host's request, as `getConfig` receives it; the core never needs Express's type itself. */
+type HostRequest = Parameters<NonNullable<LoadBalancerOptions['getConfig']>>[0];
+
+import { isPromise } from '../shared/values.js';
 
 /** A config ready to run, and whether it came from the server (trusted) or the request. */
 export interface ResolvedConfig {
@@ -55,7 +58,7 @@ export class ConfigResolver {
 
   /** The config of a request; throws the LoadBalancerError to answer with. */
   resolve(
-    req: Request,
+    req: HostRequest,
     source: ConfigSource,
     body: Record<string, unknown>,
   ): ResolvedConfig | Promise<ResolvedConfig> {
@@ -93,7 +96,11 @@ export class ConfigResolver {
     return resolved;
   }
 
-  #fromRequest(req: Request, source: ConfigSource, body: Record<string, unknown>): ResolvedConfig {
+  #fromRequest(
+    req: HostRequest,
+    source: ConfigSource,
+    body: Record<string, unknown>,
+  ): ResolvedConfig {
     if (source === 'body') {
       const config = body.config;
       if (config === undefined) return this.#defaultConfig();

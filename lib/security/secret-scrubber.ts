@@ -1,4 +1,4 @@
-import { maskSecret } from '../redact.js';
+import { maskSecret } from './redact.js';
 
 /**
  * Masks a target's secrets in everything its answer sends on: headers, bodies and streams. A
