@@ -51,6 +51,18 @@ export interface PortkeyOption {
   openai_organization?: string;
   openaiProject?: string;
   openai_project?: string;
+  /** Bedrock: an AWS access key id, signed with SigV4 (a secret, redacted everywhere). */
+  awsAccessKeyId?: string;
+  aws_access_key_id?: string;
+  /** Bedrock: the AWS secret access key (a secret). */
+  awsSecretAccessKey?: string;
+  aws_secret_access_key?: string;
+  /** Bedrock: the session token of temporary AWS credentials (a secret). */
+  awsSessionToken?: string;
+  aws_session_token?: string;
+  /** Bedrock: the region, which picks the host (`us-east-1`). */
+  awsRegion?: string;
+  aws_region?: string;
   /** Per-attempt timeout in milliseconds. */
   requestTimeout?: number;
   request_timeout?: number;
@@ -98,6 +110,10 @@ export interface VirtualKey {
   apiVersion?: string;
   openaiOrganization?: string;
   openaiProject?: string;
+  awsAccessKeyId?: string;
+  awsSecretAccessKey?: string;
+  awsSessionToken?: string;
+  awsRegion?: string;
 }
 
 /** A value, or a Promise of it: store operations may answer either way. */
@@ -273,6 +289,11 @@ export interface LoadBalancerOptions {
     'azure-openai'?: ProviderOptions;
     /** Gemini's native API. Defaults to `https://generativelanguage.googleapis.com/v1beta`. */
     google?: ProviderOptions;
+    /**
+     * AWS Bedrock's Converse API. A `baseURL` replaces the regional host for every target.
+     * Defaults to `https://bedrock-runtime.{aws_region}.amazonaws.com`.
+     */
+    bedrock?: ProviderOptions;
   };
   /**
    * Source of randomness for weighted selection, returning a number in [0, 1). Inject a seeded

@@ -1,11 +1,5 @@
+import type { Credentials } from '../providers/credentials.js';
 import type { Params, ProviderName, StrategyMode } from '../types.js';
-
-/** Azure resource, deployment and API version, all validated against safe character sets. */
-export interface AzureDeployment {
-  resourceName: string;
-  deploymentId: string;
-  apiVersion: string;
-}
 
 /** How one target retries its own failures. */
 export interface RetryPolicy {
@@ -41,10 +35,11 @@ export interface TargetNode {
   readonly label: string;
   readonly weight: number;
   readonly provider: ProviderName;
-  readonly apiKey: string | undefined;
-  readonly azure: AzureDeployment | undefined;
-  readonly openaiOrganization: string | undefined;
-  readonly openaiProject: string | undefined;
+  /**
+   * Its provider's credential fields (camelCase names, see the provider's `credentials`), from
+   * the config or a virtual key; checked against the provider's rules.
+   */
+  readonly credentials: Credentials;
   /** Merged down the tree, child wins; undefined when no node set any. */
   readonly overrideParams: Params | undefined;
   readonly requestTimeout: number | undefined;

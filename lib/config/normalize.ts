@@ -1,7 +1,8 @@
+import { credentialFields, credentialSpecOf } from '../providers/credential-catalog.js';
+import type { Credentials } from '../providers/credentials.js';
 import { isForwardable } from '../security/header-policy.js';
 import type { Params, ProviderName, StrategyMode } from '../types.js';
 import {
-  type AzureDeployment,
   type BreakerOverrides,
   type ConfigNode,
   type ConfigTree,
@@ -10,7 +11,7 @@ import {
   type TargetNode,
 } from './config-tree.js';
 import { configLimits } from './limits.js';
-import { snakeCase } from './schema.js';
+import { snakeCase } from './spelling.js';
 import { didYouMean } from './suggest.js';
 import { type ConfigProblem, schemaProblems } from './validate.js';
 
@@ -44,13 +45,6 @@ interface Inherited {
   customHost: string | undefined;
   forwardHeaders: readonly string[] | undefined;
   circuitBreaker: BreakerOverrides | undefined;
-}
-
-export interface Credentials {
-  apiKey: string | undefined;
-  azure: Partial<AzureDeployment>;
-  openaiOrganization: string | undefined;
-  openaiProject: string | undefined;
 }
 
 const nothingInherited: Inherited = {
@@ -241,12 +235,14 @@ function identityOf(
 
 /** Fields a config may not set next to a virtual key: they would send its key elsewhere. */
 const keyBoundFields = [
-  'apiKey',
-  'resourceName',
-  'openaiOrganization',
-  'openaiProject',
+  ...Object.keys(credentialFields).filter((name) => credentialFields[name]?.serverOnly === true),
   'customHost',
 ];
+
+/** Credential fields a config may set on a virtual key's target (Azure's deployment). */
+const refiningFields = Object.keys(credentialFields).filter(
+  (name) => credentialFields[name]?.serverOnly !== true,
+);
 
 function virtualKeyIdentity(
   raw: RawNode,
@@ -282,18 +278,12 @@ function virtualKeyIdentity(
   // A deployment or API version may be chosen on the virtual key's own resource.
   const own = credentialsOf(raw);
   const base = inheritedCredentials ?? held.credentials;
-  return {
-    provider: held.provider,
-    credentials: {
-      ...held.credentials,
-      azure: {
-        resourceName: held.credentials.azure.resourceName,
-        deploymentId: own.azure.deploymentId ?? base.azure.deploymentId,
-        apiVersion: own.azure.apiVersion ?? base.azure.apiVersion,
-      },
-    },
-    virtualKey: name,
-  };
+  const credentials: Record<string, string | undefined> = { ...held.credentials };
+  for (const field of refiningFields) {
+    const value = own[field] ?? base[field];
+    if (value !== undefined) credentials[field] = value;
+  }
+  return { provider: held.provider, credentials, virtualKey: name };
 }
 
 function retryPolicyOf(raw: RawNode | undefined): RetryPolicy | undefined {
@@ -320,8 +310,11 @@ function resolveTarget(
     problems.push({ param: `${path}.provider`, message: `${path}.provider is required` });
   }
   const provider = identity?.provider ?? 'openai';
-  const credentials = identity?.credentials ?? credentialsOf(raw);
-  const azure = provider === 'azure-openai' ? azureOf(credentials, path, problems) : undefined;
+  const spec = credentialSpecOf(provider);
+  const credentials = ownFields(identity?.credentials ?? credentialsOf(raw), spec.fields);
+  if (identity !== undefined && spec.check !== undefined) {
+    problems.push(...spec.check(credentials, path));
+  }
   const settings = commonSettings(raw, inherited);
   // An own custom_host next to a virtual key is reported with the other key-bound fields; this
   // catches one inherited from above.
@@ -338,10 +331,7 @@ function resolveTarget(
     label,
     weight: weightOf(raw),
     provider,
-    apiKey: credentials.apiKey,
-    azure,
-    openaiOrganization: credentials.openaiOrganization,
-    openaiProject: credentials.openaiProject,
+    credentials,
     virtualKey: identity?.virtualKey,
     ...settings,
   };
@@ -358,50 +348,31 @@ function forwardHeaderProblems(
   }));
 }
 
+/** Every credential field a node sets itself, whichever provider it is for. */
 function credentialsOf(raw: RawNode): Credentials {
-  return {
-    apiKey: field<string>(raw, 'apiKey'),
-    azure: {
-      resourceName: field<string>(raw, 'resourceName'),
-      deploymentId: field<string>(raw, 'deploymentId'),
-      apiVersion: field<string>(raw, 'apiVersion'),
-    },
-    openaiOrganization: field<string>(raw, 'openaiOrganization'),
-    openaiProject: field<string>(raw, 'openaiProject'),
-  };
+  const credentials: Record<string, string> = {};
+  for (const name in credentialFields) {
+    const value = field<string>(raw, name);
+    if (value !== undefined) credentials[name] = value;
+  }
+  return credentials;
+}
+
+/** Only the fields the target's provider takes: another provider's never travel with it. */
+function ownFields(
+  credentials: Credentials,
+  fields: Readonly<Record<string, unknown>>,
+): Credentials {
+  const own: Record<string, string> = {};
+  for (const name in credentials) {
+    const value = credentials[name];
+    if (value !== undefined && name in fields) own[name] = value;
+  }
+  return own;
 }
 
 function overlay(base: Credentials, own: Credentials): Credentials {
-  return {
-    apiKey: own.apiKey ?? base.apiKey,
-    azure: {
-      resourceName: own.azure.resourceName ?? base.azure.resourceName,
-      deploymentId: own.azure.deploymentId ?? base.azure.deploymentId,
-      apiVersion: own.azure.apiVersion ?? base.azure.apiVersion,
-    },
-    openaiOrganization: own.openaiOrganization ?? base.openaiOrganization,
-    openaiProject: own.openaiProject ?? base.openaiProject,
-  };
-}
-
-function azureOf(
-  credentials: Credentials,
-  path: string,
-  problems: ConfigProblem[],
-): AzureDeployment | undefined {
-  const { resourceName, deploymentId, apiVersion } = credentials.azure;
-  for (const [name, value] of Object.entries({ resourceName, deploymentId, apiVersion })) {
-    if (value === undefined) {
-      problems.push({
-        param: `${path}.${name}`,
-        message: `${path}.${name} (or ${snakeCase(name)}) is required for provider azure-openai`,
-      });
-    }
-  }
-  if (resourceName === undefined || deploymentId === undefined || apiVersion === undefined) {
-    return undefined;
-  }
-  return { resourceName, deploymentId, apiVersion };
+  return { ...base, ...own };
 }
 
 function checkWeights(
@@ -490,12 +461,7 @@ export function resolveVirtualKeys(table: Record<string, unknown>): VirtualKeyTa
     const target = check.tree.root;
     resolved.set(name, {
       provider: target.provider,
-      credentials: {
-        apiKey: target.apiKey,
-        azure: { ...target.azure },
-        openaiOrganization: target.openaiOrganization,
-        openaiProject: target.openaiProject,
-      },
+      credentials: target.credentials,
       virtualKey: undefined,
     });
   }
@@ -503,15 +469,7 @@ export function resolveVirtualKeys(table: Record<string, unknown>): VirtualKeyTa
 }
 
 const virtualKeyFields = new Set(
-  [
-    'provider',
-    'apiKey',
-    'resourceName',
-    'deploymentId',
-    'apiVersion',
-    'openaiOrganization',
-    'openaiProject',
-  ].flatMap((name) => [name, snakeCase(name)]),
+  ['provider', ...Object.keys(credentialFields)].flatMap((name) => [name, snakeCase(name)]),
 );
 
 /** An invalid `virtualKeys` entry, with the first problem found. */

@@ -1,6 +1,9 @@
+import { credentialFieldSchemas } from '../providers/credential-catalog.js';
 import { providerNames } from '../providers/provider-names.js';
-import { headerValueChars } from '../security/header-policy.js';
 import { configLimits } from './limits.js';
+import { withBothSpellings } from './spelling.js';
+
+export { headerValuePattern } from './field-schemas.js';
 
 /**
  * The JSON Schema (draft-07) of both Portkey config formats. The root is Format 1
@@ -18,33 +21,12 @@ const statusCodesSchema = {
   maxItems: 64,
   items: { type: 'integer', minimum: 100, maximum: 599 },
 };
-/**
- * What Node accepts in a header value: tab, printable ASCII and Latin-1. Fields sent as headers
- * carry it, so a CR, LF or NUL is a 400 naming the field instead of a throw while the upstream
- * request is built (or a header injected into it).
- */
-export const headerValuePattern = `^[${headerValueChars}]*$`;
-
-const secretSchema = {
-  type: 'string',
-  minLength: 1,
-  maxLength: configLimits.maxStringLength,
-  pattern: headerValuePattern,
-};
-const headerValueSchema = { type: 'string', maxLength: 256, pattern: headerValuePattern };
 const weightSchema = { type: 'number', minimum: 0, maximum: configLimits.maxWeight };
 const overrideParamsSchema = {
   type: 'object',
   maxProperties: configLimits.maxOverrideParams,
   propertyNames: { not: { enum: forbiddenKeys } },
 };
-
-/** Azure names become a host name, a path segment and a query value: only safe characters. */
-export const azurePatterns = {
-  resourceName: '^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$',
-  deploymentId: '^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$',
-  apiVersion: '^([0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?|preview|latest|v1)$',
-} as const;
 
 const retrySchema = {
   type: 'object',
@@ -75,12 +57,7 @@ const cbConfigSchema = {
 /** Fields a target may carry in camelCase; each is also accepted in snake_case. */
 const targetFields: Record<string, object> = {
   requestTimeout: { type: 'integer', minimum: 1, maximum: 3_600_000 },
-  apiKey: secretSchema,
-  resourceName: { type: 'string', pattern: azurePatterns.resourceName },
-  deploymentId: { type: 'string', pattern: azurePatterns.deploymentId },
-  apiVersion: { type: 'string', pattern: azurePatterns.apiVersion },
-  openaiOrganization: headerValueSchema,
-  openaiProject: headerValueSchema,
+  ...credentialFieldSchemas,
   overrideParams: overrideParamsSchema,
   virtualKey: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
   customHost: { type: 'string', minLength: 1, maxLength: 2048 },
@@ -90,19 +67,6 @@ const targetFields: Record<string, object> = {
     items: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' },
   },
 };
-
-export function snakeCase(name: string): string {
-  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-}
-
-function withBothSpellings(fields: Record<string, object>): Record<string, object> {
-  const properties: Record<string, object> = {};
-  for (const [name, schema] of Object.entries(fields)) {
-    properties[name] = schema;
-    properties[snakeCase(name)] = schema;
-  }
-  return properties;
-}
 
 const targetProperties = {
   provider: providerSchema,

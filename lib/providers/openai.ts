@@ -1,5 +1,7 @@
 import type { TargetNode } from '../config/config-tree.js';
+import { headerValueSchema } from '../config/field-schemas.js';
 import type { Operation, Params, ProviderOptions } from '../types.js';
+import { apiKeyField, type CredentialSpec } from './credentials.js';
 import { openAIErrorBody } from './openai-errors.js';
 import type { ProviderAdapter } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
@@ -10,23 +12,33 @@ const endpoints: Record<Operation, string> = {
   embed: '/embeddings',
 };
 
+/** OpenAI's credentials: a key, and the organization and project billed. */
+export const openaiCredentials: CredentialSpec = {
+  fields: {
+    apiKey: apiKeyField,
+    openaiOrganization: { schema: headerValueSchema, serverOnly: true },
+    openaiProject: { schema: headerValueSchema, serverOnly: true },
+  },
+};
+
 /** OpenAI: the reference shape, so bodies and responses pass through unchanged. */
 export function openaiProvider(options: ProviderOptions = {}): ProviderAdapter {
   const base = parseBaseURL(options.baseURL ?? 'https://api.openai.com/v1', 'openai');
   const extraHeaders = { ...options.headers };
   return {
     name: 'openai',
+    credentials: openaiCredentials,
     operations: new Set<Operation>(['chat', 'complete', 'embed']),
     translatesResponses: false,
+    forwardsRequestBody: true,
     base: () => base,
     endpoint: (operation) => endpoints[operation],
     headers(target: TargetNode) {
       const headers: Record<string, string> = { ...extraHeaders };
-      if (target.apiKey !== undefined) headers.authorization = `Bearer ${target.apiKey}`;
-      if (target.openaiOrganization !== undefined) {
-        headers['openai-organization'] = target.openaiOrganization;
-      }
-      if (target.openaiProject !== undefined) headers['openai-project'] = target.openaiProject;
+      const { apiKey, openaiOrganization, openaiProject } = target.credentials;
+      if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
+      if (openaiOrganization !== undefined) headers['openai-organization'] = openaiOrganization;
+      if (openaiProject !== undefined) headers['openai-project'] = openaiProject;
       return headers;
     },
     requestBody: (_operation, params: Params) => params,

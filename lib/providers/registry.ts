@@ -3,6 +3,7 @@ import { BoundedCache } from '../shared/bounded-cache.js';
 import type { LoadBalancerOptions, ProviderName } from '../types.js';
 import { anthropicProvider } from './anthropic.js';
 import { azureOpenAIProvider } from './azure-openai.js';
+import { bedrockProvider } from './bedrock/bedrock.js';
 import { googleProvider } from './google/google.js';
 import { openaiProvider } from './openai.js';
 import type { ProviderAdapter, UpstreamBase } from './provider.js';
@@ -19,6 +20,7 @@ export function createProviderRegistry(
     anthropic: anthropicProvider(options.anthropic),
     'azure-openai': azureOpenAIProvider(options['azure-openai']),
     google: googleProvider(options.google),
+    bedrock: bedrockProvider(options.bedrock),
   };
 }
 

@@ -214,8 +214,12 @@ describe('checkConfig resolution', () => {
     const target = check.tree?.targets[0];
     expect(target).toMatchObject({
       provider: 'azure-openai',
-      apiKey: 'azure-key',
-      azure: { resourceName: 'res', deploymentId: 'other-dep', apiVersion: '2024-10-21' },
+      credentials: {
+        apiKey: 'azure-key',
+        resourceName: 'res',
+        deploymentId: 'other-dep',
+        apiVersion: '2024-10-21',
+      },
       overrideParams: { temperature: 0.9, top_p: 0.5 },
       requestTimeout: 5000,
     });
@@ -230,12 +234,12 @@ describe('checkConfig resolution', () => {
     });
     const target = check.tree?.targets[0];
     expect(target?.provider).toBe('anthropic');
-    expect(target?.apiKey).toBeUndefined();
+    expect(target?.credentials.apiKey).toBeUndefined();
   });
 
   it('prefers camelCase when a field is given in both spellings', () => {
     const check = checkConfig({ provider: 'openai', apiKey: 'camel', api_key: 'snake' });
-    expect(check.tree?.targets[0]?.apiKey).toBe('camel');
+    expect(check.tree?.targets[0]?.credentials.apiKey).toBe('camel');
   });
 });
 
