@@ -40,6 +40,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       const run = (config: ResolvedConfig) => {
         const input: CallInput = {
           operation: route.operation,
+          need: route.need,
           params,
           clientHeaders: req.headers,
           rawParams: route.source === 'header' ? bytes : undefined,

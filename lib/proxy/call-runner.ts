@@ -8,6 +8,7 @@ import type { CallEvents } from './call-events.js';
 import { explainCall } from './explain.js';
 import { type CallInput, RequestPreparer } from './prepare-request.js';
 import { asLoadBalancerError, sendError } from './send-error.js';
+import { ServingTargets } from './serving-targets.js';
 import { createUpstreamProxy } from './upstream-proxy.js';
 
 const traceHeader = 'x-portkey-trace-id';
@@ -21,9 +22,11 @@ const dryRunHeader = 'x-portkey-dry-run';
 export class CallRunner {
   readonly #preparer: RequestPreparer;
   readonly #proxy = createUpstreamProxy();
+  readonly #serving: ServingTargets;
 
   constructor(private readonly settings: Settings) {
     this.#preparer = new RequestPreparer(settings);
+    this.#serving = new ServingTargets(settings.providers);
   }
 
   /** Starts the call of a request whose config is resolved. Never throws: refusals are answered. */
@@ -36,7 +39,7 @@ export class CallRunner {
   ): void {
     const { settings } = this;
     try {
-      this.#preparer.refuseUnsupportedTargets(config.tree, input.operation);
+      const serving = this.#serving.of(config.tree, input.need);
       const dryRun = req.headers[dryRunHeader] === 'true';
       if (dryRun && !settings.allowDryRun) {
         throw new LoadBalancerError(
@@ -48,7 +51,8 @@ export class CallRunner {
       const call = new Call({
         req,
         res,
-        tree: config.tree,
+        tree: serving.tree,
+        leftOut: serving.leftOut,
         input,
         events,
         deadlineAt: settings.clock.now() + settings.deadline,

@@ -10,6 +10,7 @@ import { CallDriver } from './call-driver.js';
 import type { CallEvents } from './call-events.js';
 import type { CallInput, RequestPreparer } from './prepare-request.js';
 import { sendError } from './send-error.js';
+import type { LeftOut } from './serving-targets.js';
 import { UpstreamBodyError } from './upstream-body.js';
 import { type ListenerBaseline, releaseAttempt } from './upstream-proxy.js';
 
@@ -35,7 +36,10 @@ export type Transport = (
 export interface CallParts {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
+  /** The config's tree without the targets that cannot serve the request (see serving-targets). */
   readonly tree: ConfigTree;
+  /** The targets left out of the choice because they cannot serve the request. */
+  readonly leftOut: readonly LeftOut[];
   readonly input: CallInput;
   readonly events: CallEvents;
   /** Epoch milliseconds after which nothing more is attempted. */
@@ -52,6 +56,7 @@ export class Call {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly tree: ConfigTree;
+  readonly leftOut: readonly LeftOut[];
   readonly events: CallEvents;
   readonly deadlineAt: number;
   readonly proxy: Transport;
@@ -71,6 +76,7 @@ export class Call {
     this.req = parts.req;
     this.res = parts.res;
     this.tree = parts.tree;
+    this.leftOut = parts.leftOut;
     this.events = parts.events;
     this.deadlineAt = parts.deadlineAt;
     this.proxy = parts.proxy;

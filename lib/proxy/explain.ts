@@ -46,6 +46,12 @@ export async function explainCall(call: Call, settings: CallSettings): Promise<v
     dry_run: true,
     trace_id: call.traceId,
     config: { format: call.tree.format, tree: describeNode(call.tree.root) },
+    // Operation-aware selection: these targets cannot serve the request and are not chosen.
+    left_out: call.leftOut.map(({ target, reason }) => ({
+      path: target.label,
+      provider: target.provider,
+      reason,
+    })),
     selections,
   };
   if (outcome.kind === 'unavailable') {

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { type ConfigTree, type TargetNode, targetPath } from '../config/config-tree.js';
-import { LoadBalancerError } from '../errors.js';
+import type { TargetNode } from '../config/config-tree.js';
 import { secretValues } from '../providers/credentials.js';
 import type { ProviderAdapter, UpstreamBase } from '../providers/provider.js';
 import { upstreamBaseOf } from '../providers/registry.js';
@@ -11,10 +10,13 @@ import { isRecord } from '../shared/values.js';
 import type { Operation, Params } from '../types.js';
 import { PreparedBody, type PreparedRequest, type ProxyTarget } from './attempt.js';
 import { upstreamHeaders } from './request-headers.js';
+import type { Need } from './serving-targets.js';
 
 /** What a call's targets are prepared from: the client's request as validated. */
 export interface CallInput {
   readonly operation: Operation;
+  /** What a target's provider must offer to be chosen (the operation, or an inbound API). */
+  readonly need: Need;
   readonly params: Params;
   readonly clientHeaders: IncomingHttpHeaders;
   /**
@@ -25,12 +27,6 @@ export interface CallInput {
   /** Whether the config came from the server (its hosts need no address checks). */
   readonly trusted: boolean;
 }
-
-const operationNames: Record<Operation, string> = {
-  chat: 'chat completions',
-  complete: 'text completions',
-  embed: 'embeddings',
-};
 
 /**
  * The rewrite stage: turns a plan step (a target) into the upstream request it sends, built
@@ -78,19 +74,6 @@ export class RequestPreparer {
       body: new PreparedBody(bytes),
       secrets: this.#secretFormsOf(target, adapter),
     };
-  }
-
-  /** Any target that cannot serve the operation fails the request whichever target is picked. */
-  refuseUnsupportedTargets(tree: ConfigTree, operation: Operation): void {
-    for (const target of tree.targets) {
-      if (this.settings.providers[target.provider].operations.has(operation)) continue;
-      const param = targetPath(tree, target);
-      throw new LoadBalancerError(
-        'ERR_OPERATION_UNSUPPORTED',
-        `${param} routes to provider ${target.provider}, which has no ${operationNames[operation]} API`,
-        { param },
-      );
-    }
   }
 
   /**

@@ -189,12 +189,49 @@ describe('embeddings', () => {
     expect(result.data[0]?.embedding.length).toBeGreaterThan(0);
   });
 
-  it('refuses a config that could route embeddings to Anthropic, whatever the pick', async () => {
+  it('leaves Anthropic out of the choice for embeddings, whatever its weight', async () => {
     const config = {
       strategy: { mode: 'loadbalance' },
       targets: [
-        { provider: 'openai', api_key: keys.openai, weight: 1000 },
-        { provider: 'anthropic', api_key: keys.anthropic, weight: 1 },
+        { provider: 'openai', api_key: keys.openai, weight: 1 },
+        { provider: 'anthropic', api_key: keys.anthropic, weight: 1000 },
+      ],
+    };
+    for (let i = 0; i < 5; i++) {
+      const res = await request(app)
+        .post('/llm/v1/embeddings')
+        .set('x-portkey-config', JSON.stringify(config))
+        .send(input);
+      expect(res.status).toBe(200);
+      expect(res.headers['x-portkey-provider']).toBe('openai');
+      expect(res.headers['x-portkey-last-used-option-index']).toBe('config.targets[0]');
+    }
+    expect(providers.anthropic.requests).toHaveLength(0);
+  });
+
+  it('skips Anthropic in a fallback for embeddings', async () => {
+    const config = {
+      strategy: { mode: 'fallback' },
+      targets: [
+        { provider: 'anthropic', api_key: keys.anthropic },
+        { provider: 'openai', api_key: keys.openai },
+      ],
+    };
+    const res = await request(app)
+      .post('/llm/v1/embeddings')
+      .set('x-portkey-config', JSON.stringify(config))
+      .send(input);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-portkey-last-used-option-index']).toBe('config.targets[1]');
+    expect(providers.anthropic.requests).toHaveLength(0);
+  });
+
+  it('refuses embeddings when no target can serve them, naming each target', async () => {
+    const config = {
+      strategy: { mode: 'loadbalance' },
+      targets: [
+        { provider: 'anthropic', api_key: keys.anthropic },
+        { provider: 'anthropic', api_key: keys.anthropic, weight: 2 },
       ],
     };
     const res = await request(app)
@@ -203,9 +240,10 @@ describe('embeddings', () => {
       .send(input);
     expect(res.status).toBe(400);
     expect(res.body.error).toEqual({
-      message: 'config.targets[1] routes to provider anthropic, which has no embeddings API',
+      message:
+        'config.targets[0] routes to provider anthropic, which has no embeddings API; config.targets[1] routes to provider anthropic, which has no embeddings API',
       type: 'invalid_request_error',
-      param: 'config.targets[1]',
+      param: 'config.targets[0]',
       code: 'ERR_OPERATION_UNSUPPORTED',
     });
     expect(providers.requestCount()).toBe(0);
