@@ -25,6 +25,8 @@ export const errorCodes = {
   ERR_CONFIG_FORBIDDEN: 403,
   /** A `custom_host` is not in `allowedHosts`, or resolves to an internal address. */
   ERR_HOST_NOT_ALLOWED: 400,
+  /** An `x-portkey-*` header that this middleware does not honour (it would silently do nothing). */
+  ERR_HEADER_UNSUPPORTED: 400,
   /** The params cannot be translated for the chosen provider. */
   ERR_PARAMS_INVALID: 400,
   /** `x-portkey-dry-run` was sent but the server's `allowDryRun` is off. */

@@ -12,6 +12,9 @@ import { genericErrorBody } from './openai-errors.js';
 import type { ProviderAdapter } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
 
+/** What an Anthropic client chooses itself: the API version and beta features. */
+const anthropicClientHeaders = ['anthropic-version', 'anthropic-beta'];
+
 /**
  * Anthropic: OpenAI chat and text completions are both sent to the Messages API (the legacy
  * text completions API is retired for current models) and the answers translated back.
@@ -25,6 +28,18 @@ export function anthropicProvider(options: AnthropicOptions = {}): ProviderAdapt
     credentials: apiKeyCredentials,
     operations: new Set<Operation>(['chat', 'complete']),
     translatesResponses: true,
+    // The Messages API itself: a client that speaks it is passed through, bytes unchanged.
+    native: {
+      'anthropic-messages': {
+        endpoint: () => '/messages',
+        clientHeaders: anthropicClientHeaders,
+        streamEnd: '"message_stop"',
+      },
+      'anthropic-count-tokens': {
+        endpoint: () => '/messages/count_tokens',
+        clientHeaders: anthropicClientHeaders,
+      },
+    },
     base: () => base,
     endpoint: () => '/messages',
     headers(target) {

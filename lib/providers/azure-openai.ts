@@ -4,7 +4,7 @@ import { BoundedCache } from '../shared/bounded-cache.js';
 import type { Operation, Params, ProviderOptions } from '../types.js';
 import { apiKeyField, type CredentialSpec, missingFields } from './credentials.js';
 import { openAIErrorBody } from './openai-errors.js';
-import type { ProviderAdapter, UpstreamBase } from './provider.js';
+import type { NativeOperation, ProviderAdapter, UpstreamBase } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
 
 const resourcePlaceholder = '{resourceName}';
@@ -74,6 +74,7 @@ export function azureOpenAIProvider(options: ProviderOptions = {}): ProviderAdap
     operations: new Set<Operation>(['chat', 'complete', 'embed']),
     translatesResponses: false,
     forwardsRequestBody: true,
+    native: { 'openai-responses': azureResponses },
     base: (target: TargetNode) =>
       templated ? baseFor(deploymentOf(target).resourceName) : fixedBase,
     endpoint(operation, target) {
@@ -90,6 +91,21 @@ export function azureOpenAIProvider(options: ProviderOptions = {}): ProviderAdap
     errorBody: (status, body) => openAIErrorBody('azure-openai', status, body),
   };
 }
+
+/**
+ * Azure's Responses API: not under a deployment but beside them, with the deployment named as
+ * the `model` (https://learn.microsoft.com/azure/ai-foundry/openai/how-to/responses). Its
+ * `v1` API takes no api-version; dated ones need 2025-03-01-preview or later.
+ */
+const azureResponses: NativeOperation = {
+  endpoint(target) {
+    const { apiVersion } = deploymentOf(target);
+    return apiVersion === 'v1'
+      ? '/v1/responses'
+      : `/responses?api-version=${encodeURIComponent(apiVersion)}`;
+  },
+  requestBody: (target, params) => ({ ...params, model: deploymentOf(target).deploymentId }),
+};
 
 function deploymentOf(target: TargetNode): AzureDeployment {
   // Validation refuses an azure-openai target without its deployment fields.

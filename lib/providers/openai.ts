@@ -31,6 +31,7 @@ export function openaiProvider(options: ProviderOptions = {}): ProviderAdapter {
     operations: new Set<Operation>(['chat', 'complete', 'embed']),
     translatesResponses: false,
     forwardsRequestBody: true,
+    native: { 'openai-responses': { endpoint: () => '/responses' } },
     base: () => base,
     endpoint: (operation) => endpoints[operation],
     headers(target: TargetNode) {

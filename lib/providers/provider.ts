@@ -64,6 +64,34 @@ export interface UpstreamBase {
 }
 
 /**
+ * A client API some providers serve in its own shape: an inbound route of that API passes a
+ * request to such a provider natively (body and answer bytes as they are) and translates it for
+ * the others.
+ */
+export type NativeApi = 'anthropic-messages' | 'anthropic-count-tokens' | 'openai-responses';
+
+/** How a provider serves a {@link NativeApi} of its own. */
+export interface NativeOperation {
+  /** Path and query after the base URL's path, e.g. `/messages`; checked as `endpoint` is. */
+  endpoint(target: TargetNode, params: Params): string;
+  /**
+   * The body for the client's params (after `override_params`); absent when they are sent as
+   * they are (then a body without overrides is forwarded as the bytes the client sent).
+   */
+  requestBody?(target: TargetNode, params: Params): Params;
+  /**
+   * Client headers of this API that reach the provider, over the adapter's own (Anthropic's
+   * `anthropic-version` and `anthropic-beta`).
+   */
+  readonly clientHeaders?: readonly string[];
+  /**
+   * Text the last bytes of a complete stream contain (`"message_stop"`); a stream that ends
+   * without it was cut. Absent: the end is not checked.
+   */
+  readonly streamEnd?: string;
+}
+
+/**
  * One provider: where to send a call, how to authenticate, and how to translate to and from the
  * OpenAI shape. Adding a provider means one file implementing this and one registry line.
  */
@@ -111,6 +139,8 @@ export interface ProviderAdapter {
    * forwarded as the bytes it sent (when no `override_params` apply), never re-serialised.
    */
   readonly forwardsRequestBody?: boolean;
+  /** Client APIs it serves natively, passed through unchanged by their inbound routes. */
+  readonly native?: Partial<Readonly<Record<NativeApi, NativeOperation>>>;
   /** The provider's request body for merged OpenAI-style params. May throw ERR_PARAMS_INVALID. */
   requestBody(operation: Operation, params: Params): Params;
   /** A successful JSON response in OpenAI shape (only when `translatesResponses`). */

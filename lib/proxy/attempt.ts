@@ -1,6 +1,7 @@
 import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { TargetNode } from '../config/config-tree.js';
-import type { ProviderAdapter, RequestShape } from '../providers/provider.js';
+import type { InboundAnswer } from '../inbound/inbound-api.js';
+import type { NativeOperation, ProviderAdapter, RequestShape } from '../providers/provider.js';
 import type { Outcome } from '../routing/run-plan.js';
 import type { SecretForms } from '../security/secret-scrubber.js';
 import type { Operation } from '../types.js';
@@ -19,6 +20,13 @@ export interface PreparedRequest {
   readonly target: TargetNode;
   readonly adapter: ProviderAdapter;
   readonly operation: Operation;
+  /** The provider's own form of the client's inbound API: then the answer is relayed as it is. */
+  readonly native: NativeOperation | undefined;
+  /**
+   * For an inbound request translated to OpenAI chat: how the answer, once in OpenAI's shape
+   * (after the adapter's own translation), is re-expressed in the client's API.
+   */
+  readonly inbound: InboundAnswer | undefined;
   /** What the answer's translation needs from the request (translating providers only read it). */
   readonly shape: RequestShape;
   readonly proxyTarget: ProxyTarget;

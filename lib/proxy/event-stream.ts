@@ -5,6 +5,7 @@ import type { ProviderAdapter, StreamTranslator } from '../providers/provider.js
 import { StreamScrubber } from '../security/secret-scrubber.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
+import { errorShapeOf } from './send-error.js';
 import type { Delivery } from './upstream-response.js';
 
 /** Headers that keep proxies and compression from buffering a stream. */
@@ -39,17 +40,30 @@ export function relayEventStream(
   delivery: Delivery,
 ): void {
   res.writeHead(200, { ...headers, ...streamHeaders });
-  const { adapter, shape } = attempt.prepared;
-  const translator = adapter.streamTranslator?.({
-    ...shape,
-    created: Math.floor(Date.now() / 1000),
-    headers: upstream.headers,
-  });
-  if (translator === undefined) {
+  const { adapter, shape, native, inbound } = attempt.prepared;
+  if (native !== undefined) {
     void copyEvents(attempt, source, res, delivery, undefined);
     return;
   }
-  void copyEvents(attempt, pipeline(source, translator, ignore), res, delivery, translator);
+  const created = Math.floor(Date.now() / 1000);
+  // The provider's stream as OpenAI chunks, then (inbound routes) as the client API's events.
+  const own = adapter.streamTranslator?.({ ...shape, created, headers: upstream.headers });
+  const outer = inbound?.streamTranslator(created);
+  if (own === undefined && outer === undefined) {
+    void copyEvents(attempt, source, res, delivery, undefined);
+    return;
+  }
+  if (own === undefined || outer === undefined) {
+    const translator = (own ?? outer) as StreamTranslator;
+    void copyEvents(attempt, pipeline(source, translator, ignore), res, delivery, translator);
+    return;
+  }
+  void copyEvents(attempt, pipeline(source, own, outer, ignore), res, delivery, {
+    // The provider's own failure first: the outer translator only saw its error event.
+    get failure() {
+      return own.failure ?? outer.failure;
+    },
+  });
 }
 
 async function copyEvents(
@@ -57,7 +71,7 @@ async function copyEvents(
   source: Readable,
   res: ServerResponse,
   delivery: Delivery,
-  translator: StreamTranslator | undefined,
+  translator: Pick<StreamTranslator, 'failure'> | undefined,
 ): Promise<void> {
   const events = delivery.events;
   const wantsUsage = events?.wantsUsage === true;
@@ -81,7 +95,7 @@ async function copyEvents(
     if (failure !== undefined) {
       delivery.upstreamFailed(failure);
       if (translator === undefined) {
-        res.end(errorEvent(failure.code, failure.message));
+        res.end(errorEvent(res, failure));
         return;
       }
     }
@@ -90,7 +104,7 @@ async function copyEvents(
     if (res.destroyed || res.writableEnded) return;
     const failure = interruption(attempt);
     delivery.upstreamFailed(failure);
-    res.end(errorEvent(failure.code, failure.message));
+    res.end(errorEvent(res, failure));
   }
 }
 
@@ -105,10 +119,19 @@ function tailOf(tail: string, chunk: Buffer): string {
 }
 
 function unfinished(attempt: Attempt, tail: string): LoadBalancerError | undefined {
+  const { native, target } = attempt.prepared;
+  if (native !== undefined) {
+    // A native stream ends as its API ends one (Anthropic's message_stop), or is not checked.
+    if (native.streamEnd === undefined || tail.includes(native.streamEnd)) return undefined;
+    return new LoadBalancerError(
+      'ERR_UPSTREAM_STREAM_INTERRUPTED',
+      `Provider ${target.provider} ended the stream before its last event`,
+    );
+  }
   if (tail.trimEnd().endsWith(doneMarker)) return undefined;
   return new LoadBalancerError(
     'ERR_UPSTREAM_STREAM_INTERRUPTED',
-    `Provider ${attempt.prepared.target.provider} ended the stream before data: [DONE]`,
+    `Provider ${target.provider} ended the stream before data: [DONE]`,
   );
 }
 
@@ -138,9 +161,11 @@ function usageFromEvents(text: string, events: CallEvents | undefined): void {
   }
 }
 
-/** The OpenAI-style error event a broken stream ends with. */
-function errorEvent(code: string, message: string): string {
-  const error = { message, type: 'api_error', param: null, code };
+/** The error event a broken stream ends with: OpenAI's, or the route's own shape. */
+function errorEvent(res: ServerResponse, failure: LoadBalancerError): string {
+  const error = { message: failure.message, type: 'api_error', param: null, code: failure.code };
+  const shape = errorShapeOf(res);
+  if (shape !== undefined) return shape.event(failure.status, { error });
   return `data: ${JSON.stringify({ error })}\n\n`;
 }
 

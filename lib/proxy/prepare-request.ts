@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TargetNode } from '../config/config-tree.js';
+import { LoadBalancerError } from '../errors.js';
+import type { InboundAnswer, InboundApi } from '../inbound/inbound-api.js';
 import { secretValues } from '../providers/credentials.js';
-import type { ProviderAdapter, UpstreamBase } from '../providers/provider.js';
+import type { NativeOperation, ProviderAdapter, UpstreamBase } from '../providers/provider.js';
 import { upstreamBaseOf } from '../providers/registry.js';
 import { SecretForms } from '../security/secret-scrubber.js';
 import type { Settings } from '../settings.js';
@@ -17,6 +19,8 @@ export interface CallInput {
   readonly operation: Operation;
   /** What a target's provider must offer to be chosen (the operation, or an inbound API). */
   readonly need: Need;
+  /** The client API of an inbound route; its params are in that API's shape. */
+  readonly inbound: InboundApi | undefined;
   readonly params: Params;
   readonly clientHeaders: IncomingHttpHeaders;
   /**
@@ -40,21 +44,24 @@ export class RequestPreparer {
   constructor(private readonly settings: Settings) {}
 
   prepare(input: CallInput, target: TargetNode): PreparedRequest {
-    const { operation, params } = input;
+    const { operation } = input;
     const adapter = this.settings.providers[target.provider];
+    const native = input.inbound === undefined ? undefined : adapter.native?.[input.inbound.native];
+    const { params, inbound } = this.#requestParams(input, adapter, native);
     const merged =
       target.overrideParams === undefined ? params : { ...params, ...target.overrideParams };
-    const bytes =
-      input.rawParams !== undefined &&
-      adapter.forwardsRequestBody === true &&
-      target.overrideParams === undefined
-        ? input.rawParams
-        : Buffer.from(JSON.stringify(adapter.requestBody(operation, merged)));
     const base = upstreamBaseOf(this.settings.providers, target);
+    const bytes = requestBytes(input, target, adapter, native, inbound, merged);
+    const headers =
+      native?.clientHeaders === undefined
+        ? adapter.headers(target)
+        : withClientHeaders(adapter.headers(target), input.clientHeaders, native.clientHeaders);
     return {
       target,
       adapter,
       operation,
+      native,
+      inbound,
       shape: {
         operation,
         includeUsage: includesUsage(merged),
@@ -63,17 +70,44 @@ export class RequestPreparer {
       },
       proxyTarget: this.#proxyTargetOf(base),
       agent: this.#agentFor(base, target, input.trusted),
-      upstreamPath: base.pathPrefix + adapter.endpoint(operation, target, merged),
+      upstreamPath:
+        base.pathPrefix +
+        (native === undefined
+          ? adapter.endpoint(operation, target, merged)
+          : native.endpoint(target, merged)),
       upstreamHeaders: upstreamHeaders(
         input.clientHeaders,
         this.settings.forwardedHeaders,
         target.forwardHeaders,
-        adapter.headers(target),
+        headers,
         bytes.length,
       ),
       body: new PreparedBody(bytes),
       secrets: this.#secretFormsOf(target, adapter),
     };
+  }
+
+  /**
+   * The params a target is sent before its overrides: the client's (OpenAI-shaped, or an
+   * inbound API's to a provider that serves it natively), or an inbound request translated to
+   * OpenAI chat params, with the translation of its answer back.
+   */
+  #requestParams(
+    input: CallInput,
+    adapter: ProviderAdapter,
+    native: NativeOperation | undefined,
+  ): { params: Params; inbound: InboundAnswer | undefined } {
+    const api = input.inbound;
+    if (api === undefined || native !== undefined)
+      return { params: input.params, inbound: undefined };
+    if (api.toChat === undefined) {
+      // Operation-aware selection keeps such targets out of the choice.
+      throw new LoadBalancerError(
+        'ERR_INTERNAL',
+        `Provider ${adapter.name} cannot serve this route and should not have been chosen`,
+      );
+    }
+    return { params: api.toChat(input.params, adapter), inbound: api.answerOf(input.params) };
   }
 
   /**
@@ -108,6 +142,43 @@ export class RequestPreparer {
     this.#secretForms.set(target, forms);
     return forms;
   }
+}
+
+/**
+ * The body bytes: the client's own when they go out unchanged (an OpenAI-shaped body to a
+ * provider that takes it, an inbound API's body to a provider that serves it natively, neither
+ * with overrides), otherwise serialised once from the merged params.
+ */
+function requestBytes(
+  input: CallInput,
+  target: TargetNode,
+  adapter: ProviderAdapter,
+  native: NativeOperation | undefined,
+  inbound: InboundAnswer | undefined,
+  merged: Params,
+): Buffer {
+  const unchanged = input.rawParams !== undefined && target.overrideParams === undefined;
+  if (native !== undefined) {
+    if (native.requestBody === undefined && unchanged) return input.rawParams;
+    return Buffer.from(JSON.stringify(native.requestBody?.(target, merged) ?? merged));
+  }
+  if (unchanged && inbound === undefined && adapter.forwardsRequestBody === true) {
+    return input.rawParams;
+  }
+  return Buffer.from(JSON.stringify(adapter.requestBody(input.operation, merged)));
+}
+
+/** The adapter's headers with the client's values of the native API's own headers over them. */
+function withClientHeaders(
+  own: Record<string, string>,
+  client: IncomingHttpHeaders,
+  names: readonly string[],
+): Record<string, string> {
+  for (const name of names) {
+    const value = client[name];
+    if (typeof value === 'string' && value !== '') own[name] = value;
+  }
+  return own;
 }
 
 function includesUsage(params: Params): boolean {

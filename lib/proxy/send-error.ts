@@ -1,7 +1,32 @@
 import type { ServerResponse } from 'node:http';
 import { LoadBalancerError } from '../errors.js';
+import type { ErrorShape } from '../inbound/inbound-api.js';
 
-/** Answers with the OpenAI error shape, or cuts the connection if the answer had already begun. */
+const errorShapeKey = Symbol('portkeyLoadBalancer.errorShape');
+
+type Locals = Record<symbol, unknown>;
+type WithLocals = ServerResponse & { locals?: Locals };
+
+/**
+ * Sets how errors are worded on this response (Anthropic's shape on `/v1/messages`), for every
+ * error answered from here on: the middleware's own and the providers'. Only inbound routes set
+ * one; like the attempt, it travels in `res.locals` under a symbol.
+ */
+export function setErrorShape(res: ServerResponse, shape: ErrorShape): void {
+  const withLocals = res as WithLocals;
+  withLocals.locals ??= Object.create(null) as Locals;
+  withLocals.locals[errorShapeKey] = shape;
+}
+
+/** The error shape of a response's route; undefined for OpenAI's. */
+export function errorShapeOf(res: ServerResponse): ErrorShape | undefined {
+  return (res as WithLocals).locals?.[errorShapeKey] as ErrorShape | undefined;
+}
+
+/**
+ * Answers with the route's error shape (OpenAI's unless the route set another), or cuts the
+ * connection if the answer had already begun.
+ */
 export function sendError(
   res: ServerResponse,
   error: LoadBalancerError,
@@ -11,7 +36,9 @@ export function sendError(
     res.destroy();
     return;
   }
-  sendJson(res, error.status, error.toJSON(), headers);
+  const shape = errorShapeOf(res);
+  const body = shape === undefined ? error.toJSON() : shape.body(error.status, error.toJSON());
+  sendJson(res, error.status, body, headers);
 }
 
 export function sendJson(

@@ -6,7 +6,7 @@ import type { SecretForms } from '../security/secret-scrubber.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
 import { isStreamAnswer, relayEventStream } from './event-stream.js';
-import { sendError, sendJsonText } from './send-error.js';
+import { errorShapeOf, sendError, sendJsonText } from './send-error.js';
 import {
   decodedUpstream,
   isCompleteJson,
@@ -108,10 +108,10 @@ function answerSuccess(
   delivery: Delivery,
   bytes: Buffer,
 ): void {
-  const { adapter, operation, target, secrets, shape } = attempt.prepared;
+  const { adapter, operation, target, secrets, shape, native, inbound } = attempt.prepared;
   const status = upstream.statusCode ?? 200;
   const events = delivery.events;
-  if (!adapter.translatesResponses) {
+  if (native !== undefined || (!adapter.translatesResponses && inbound === undefined)) {
     if (!isCompleteJson(bytes)) {
       fail(res, delivery, invalidResponse(target.provider, 'that ended before its JSON did'));
       return;
@@ -127,16 +127,19 @@ function answerSuccess(
     return;
   }
   const body = parseJson(bytes);
+  const created = Math.floor(Date.now() / 1000);
+  let openAI: unknown;
   let translated: unknown;
   try {
+    // The provider's answer in OpenAI's shape, then (inbound routes) in the client's API.
+    openAI =
+      body === undefined || !adapter.translatesResponses
+        ? body
+        : adapter.responseBody(operation, body, { ...shape, created, headers: upstream.headers });
     translated =
-      body === undefined
-        ? undefined
-        : adapter.responseBody(operation, body, {
-            ...shape,
-            created: Math.floor(Date.now() / 1000),
-            headers: upstream.headers,
-          });
+      openAI === undefined || inbound === undefined
+        ? openAI
+        : inbound.responseBody(openAI, created);
   } catch {
     translated = undefined;
   }
@@ -145,7 +148,7 @@ function answerSuccess(
     return;
   }
   events?.firstByte();
-  events?.usage(translated);
+  events?.usage(openAI);
   sendMasked(res, status, JSON.stringify(translated), upstream, delivery, secrets);
 }
 
@@ -159,7 +162,9 @@ function answerError(
   const { adapter, secrets } = attempt.prepared;
   const status = upstream.statusCode ?? 502;
   // The provider may echo a key back in any field: the whole serialised body is masked.
-  const error = JSON.stringify(adapter.errorBody(status, parseJson(bytes), upstream.headers));
+  const openAI = adapter.errorBody(status, parseJson(bytes), upstream.headers);
+  const shape = errorShapeOf(res);
+  const error = JSON.stringify(shape === undefined ? openAI : shape.body(status, openAI));
   delivery.events?.firstByte();
   sendMasked(res, status, error, upstream, delivery, secrets);
 }
