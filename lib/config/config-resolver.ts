@@ -1,4 +1,5 @@
 import { LoadBalancerError } from '../errors.js';
+import { providerNames } from '../providers/provider-names.js';
 import { upstreamURL } from '../providers/upstream-base.js';
 import type { HostPolicy } from '../security/host-policy.js';
 import { BoundedCache } from '../shared/bounded-cache.js';
@@ -24,6 +25,8 @@ export interface ResolvedConfig {
 export type ConfigSource = 'body' | 'header';
 
 const configHeader = 'x-portkey-config';
+const virtualKeyHeader = 'x-portkey-virtual-key';
+const providerHeader = 'x-portkey-provider';
 
 /**
  * Decides the config of each request, in order: the host's `getConfig(req)`, the request's own
@@ -34,6 +37,8 @@ export class ConfigResolver {
   readonly #named: ReadonlyMap<string, ResolvedConfig>;
   readonly #default: ResolvedConfig | undefined;
   readonly #headerConfigs = new BoundedCache<string, ResolvedConfig>(256);
+  /** Configs of the header shortcuts, by `virtual key \n provider` header values. */
+  readonly #shortcutConfigs = new BoundedCache<string, ResolvedConfig>(256);
   readonly #hostConfigs = new WeakMap<object, ResolvedConfig>();
 
   constructor(
@@ -101,14 +106,17 @@ export class ConfigResolver {
     source: ConfigSource,
     body: Record<string, unknown>,
   ): ResolvedConfig {
+    const shortcut = this.#shortcutConfig(req);
     if (source === 'body') {
       const config = body.config;
-      if (config === undefined) return this.#defaultConfig();
+      if (config === undefined) return shortcut ?? this.#defaultConfig();
+      if (shortcut !== undefined) throw conflictingShortcut('config');
       if (typeof config === 'string') return this.#namedConfig(config, 'config');
       return this.#requestConfig(config);
     }
     const header = req.headers[configHeader];
-    if (typeof header !== 'string' || header === '') return this.#defaultConfig();
+    if (typeof header !== 'string' || header === '') return shortcut ?? this.#defaultConfig();
+    if (shortcut !== undefined) throw conflictingShortcut(configHeader);
     const cached = this.#headerConfigs.get(header);
     if (cached !== undefined) return cached;
     const inline = header.trimStart().startsWith('{');
@@ -118,6 +126,54 @@ export class ConfigResolver {
       ? this.#requestConfig(parseHeader(header))
       : this.#namedConfig(header, configHeader);
     this.#headerConfigs.set(header, resolved);
+    return resolved;
+  }
+
+  /**
+   * The config of Portkey's header shortcuts, which the `portkey-ai` SDK's `virtualKey` and
+   * `provider` options send: `x-portkey-virtual-key: <name>` is the request config
+   * `{"virtual_key": "<name>"}` (under the request-config policy like any other), and
+   * `x-portkey-provider: <name>` alone is that provider through the server-held key of the same
+   * name. Undefined when neither header is sent.
+   */
+  #shortcutConfig(req: HostRequest): ResolvedConfig | undefined {
+    const virtualKey = headerText(req, virtualKeyHeader);
+    const provider = headerText(req, providerHeader);
+    if (virtualKey === undefined && provider === undefined) return undefined;
+    const cacheKey = `${virtualKey ?? ''}\n${provider ?? ''}`;
+    const cached = this.#shortcutConfigs.get(cacheKey);
+    if (cached !== undefined) return cached;
+    if (this.policy === 'deny') throw forbidden(deniedConfig(virtualKeyHeader));
+    const name = virtualKey ?? (provider as string);
+    const param = virtualKey === undefined ? providerHeader : virtualKeyHeader;
+    if (provider !== undefined && !(providerNames as readonly string[]).includes(provider)) {
+      throw new LoadBalancerError(
+        'ERR_CONFIG_INVALID',
+        `${providerHeader}: "${truncate(provider)}" is not a provider this load balancer knows (${providerNames.join(', ')})${didYouMean(provider, providerNames)}`,
+        { param: providerHeader },
+      );
+    }
+    const identity = this.virtualKeys.get(name);
+    if (identity === undefined) {
+      const why =
+        virtualKey === undefined
+          ? `${providerHeader}: ${name} needs a server-held credential, and this server has no virtual key named "${truncate(name)}" (options.virtualKeys)`
+          : `${virtualKeyHeader}: this server has no virtual key named "${truncate(name)}"`;
+      throw new LoadBalancerError(
+        'ERR_CONFIG_INVALID',
+        `${why}${didYouMean(name, [...this.virtualKeys.keys()])}`,
+        { param },
+      );
+    }
+    if (provider !== undefined && identity.provider !== provider) {
+      throw new LoadBalancerError(
+        'ERR_CONFIG_INVALID',
+        `${providerHeader}: ${provider} does not match the virtual key "${truncate(name)}", which is for provider ${identity.provider}`,
+        { param: providerHeader },
+      );
+    }
+    const resolved = this.#requestConfig({ virtual_key: name });
+    this.#shortcutConfigs.set(cacheKey, resolved);
     return resolved;
   }
 
@@ -214,6 +270,20 @@ export class ConfigResolver {
     }
     return checks.length === 0 ? undefined : Promise.all(checks).then(() => undefined);
   }
+}
+
+function headerText(req: HostRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** A shortcut header next to a config: one of them would be ignored, so neither is guessed. */
+function conflictingShortcut(configParam: string): LoadBalancerError {
+  return new LoadBalancerError(
+    'ERR_CONFIG_INVALID',
+    `${virtualKeyHeader} and ${providerHeader} choose the target themselves and cannot be combined with ${configParam}: send one or the other`,
+    { param: configParam },
+  );
 }
 
 function forbidden(problem: ConfigProblem): LoadBalancerError {
