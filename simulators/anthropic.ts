@@ -189,7 +189,11 @@ export function startAnthropicSimulator(options: SimulatorOptions = {}): Promise
   return startSimulator(
     '/v1',
     async (exchange) => {
-      if (exchange.request.method !== 'POST' || exchange.url.pathname !== '/v1/messages') {
+      const path = exchange.url.pathname;
+      if (
+        exchange.request.method !== 'POST' ||
+        (path !== '/v1/messages' && path !== '/v1/messages/count_tokens')
+      ) {
         anthropicError(exchange, 404, 'not_found_error', 'Not found');
         return;
       }
@@ -208,6 +212,10 @@ export function startAnthropicSimulator(options: SimulatorOptions = {}): Promise
         return;
       }
       const body = exchange.request.body;
+      if (path === '/v1/messages/count_tokens') {
+        countTokens(exchange, body);
+        return;
+      }
       const problem = messagesRequestProblem(body);
       if (problem !== undefined || body === undefined) {
         anthropicError(exchange, 400, 'invalid_request_error', problem ?? 'invalid body');
@@ -217,6 +225,34 @@ export function startAnthropicSimulator(options: SimulatorOptions = {}): Promise
     },
     options,
   );
+}
+
+const countTokensFields = new Set([
+  'model',
+  'messages',
+  'system',
+  'tools',
+  'tool_choice',
+  'thinking',
+]);
+
+/**
+ * `POST /v1/messages/count_tokens`: a Messages request without `max_tokens` or `stream`, answered
+ * with `{input_tokens}` (here one token per four characters of the messages and system).
+ */
+function countTokens(exchange: Exchange, body: Record<string, unknown> | undefined): void {
+  const extra =
+    body === undefined ? undefined : Object.keys(body).find((key) => !countTokensFields.has(key));
+  const problem =
+    extra === undefined
+      ? messagesRequestProblem(body === undefined ? undefined : { ...body, max_tokens: 1 })
+      : `${extra}: Extra inputs are not permitted`;
+  if (problem !== undefined || body === undefined) {
+    anthropicError(exchange, 400, 'invalid_request_error', problem ?? 'invalid body');
+    return;
+  }
+  const text = JSON.stringify(body.messages) + JSON.stringify(body.system ?? '');
+  exchange.json(200, { input_tokens: Math.ceil(text.length / 4) });
 }
 
 async function answer(exchange: Exchange, body: Record<string, unknown>): Promise<void> {
