@@ -1,5 +1,7 @@
 import { answerOpenAI, openAIRequestProblem } from './openai.js';
+import { answerResponses, responsesRequestProblem } from './openai-responses.js';
 import {
+  type Exchange,
   keyAccepted,
   type Simulator,
   type SimulatorOptions,
@@ -25,6 +27,10 @@ export function startAzureOpenAISimulator(options: AzureSimulatorOptions = {}): 
   return startSimulator(
     '/openai',
     async (exchange) => {
+      if (/^\/openai(\/v1)?\/responses$/.test(exchange.url.pathname)) {
+        await responses(exchange, options);
+        return;
+      }
       const match =
         /^\/openai\/deployments\/([^/]+)\/(chat\/completions|completions|embeddings)$/.exec(
           exchange.url.pathname,
@@ -80,4 +86,58 @@ export function startAzureOpenAISimulator(options: AzureSimulatorOptions = {}): 
     },
     options,
   );
+}
+
+/**
+ * Azure's Responses API: `/openai/responses?api-version=` (2025-03-01-preview or later) or the
+ * v1 API's `/openai/v1/responses`, beside the deployments, with the deployment named as `model`.
+ */
+async function responses(exchange: Exchange, options: AzureSimulatorOptions): Promise<void> {
+  const apiVersion = exchange.url.searchParams.get('api-version');
+  const v1 = exchange.url.pathname.startsWith('/openai/v1/');
+  if (exchange.request.method !== 'POST' || (!v1 && (apiVersion === null || apiVersion === ''))) {
+    exchange.json(404, { error: { code: '404', message: 'Resource not found' } });
+    return;
+  }
+  if (!v1 && (apiVersion as string) < '2025-03-01-preview') {
+    exchange.json(400, {
+      error: {
+        code: 'BadRequest',
+        message:
+          'Azure OpenAI Responses API is enabled only for api-version 2025-03-01-preview and later',
+      },
+    });
+    return;
+  }
+  const key = exchange.request.headers['api-key'];
+  if (!keyAccepted(typeof key === 'string' ? key : undefined, options)) {
+    exchange.json(401, {
+      error: { code: '401', message: 'Access denied due to invalid subscription key.' },
+    });
+    return;
+  }
+  const problem = responsesRequestProblem(exchange.request.body);
+  if (problem !== undefined) {
+    exchange.json(400, {
+      error: {
+        code: 'BadRequest',
+        message: problem.message,
+        param: problem.param,
+        type: 'invalid_request_error',
+      },
+    });
+    return;
+  }
+  const deployment = String(exchange.request.body?.model);
+  const model = options.deployments === undefined ? deployment : options.deployments[deployment];
+  if (model === undefined) {
+    exchange.json(404, {
+      error: {
+        code: 'DeploymentNotFound',
+        message: 'The API deployment for this resource does not exist.',
+      },
+    });
+    return;
+  }
+  await answerResponses(exchange, 'azure-openai', model);
 }

@@ -1,3 +1,4 @@
+import { answerResponses, responsesRequestProblem } from './openai-responses.js';
 import { exampleOf } from './schema-example.js';
 import {
   type Exchange,
@@ -323,6 +324,7 @@ const routes: Record<string, string> = {
   '/v1/chat/completions': 'chat',
   '/v1/completions': 'complete',
   '/v1/embeddings': 'embed',
+  '/v1/responses': 'responses',
 };
 
 /** OpenAI: `Authorization: Bearer <key>`, a `model` in every body. */
@@ -351,6 +353,15 @@ export function startOpenAISimulator(options: SimulatorOptions = {}): Promise<Si
           'invalid_request_error',
           'invalid_api_key',
         );
+        return;
+      }
+      if (operation === 'responses') {
+        const invalid = responsesRequestProblem(exchange.request.body);
+        if (invalid !== undefined) {
+          openAIError(exchange, 400, invalid.message, 'invalid_request_error', null, invalid.param);
+          return;
+        }
+        await answerResponses(exchange, 'openai', String(exchange.request.body?.model));
         return;
       }
       const problem = openAIRequestProblem(operation, exchange.request.body, true);
