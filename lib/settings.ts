@@ -12,6 +12,7 @@ import { providerNames } from './providers/provider-names.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
 import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
+import { ResponseAffinity } from './proxy/response-affinity.js';
 import { isHeaderName, isHeaderValue } from './security/header-policy.js';
 import { HostPolicy, systemResolveHost } from './security/host-policy.js';
 import { EventSink } from './telemetry/events.js';
@@ -44,6 +45,8 @@ export interface Settings extends CallSettings {
   readonly guardedAgents: { checked: AgentPair; exact: AgentPair } | undefined;
   /** The server's `allowedHosts`. */
   readonly hosts: HostPolicy;
+  /** Which target produced each stored Responses API response (`previous_response_id`). */
+  readonly affinity: ResponseAffinity;
 }
 
 /** The one literal of defaults; `undefined` in the options means "use the default". */
@@ -236,6 +239,7 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     hosts,
     events,
     allowDryRun: options.allowDryRun === true,
+    affinity: new ResponseAffinity(store, providers, clock.now),
   };
 }
 

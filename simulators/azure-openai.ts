@@ -1,5 +1,9 @@
 import { answerOpenAI, openAIRequestProblem } from './openai.js';
-import { answerResponses, responsesRequestProblem } from './openai-responses.js';
+import {
+  answerResponses,
+  responsesRequestProblem,
+  type StoredResponses,
+} from './openai-responses.js';
 import {
   type Exchange,
   keyAccepted,
@@ -24,11 +28,12 @@ const operations: Record<string, string> = {
  * header. A missing api-version is a 404, as on Azure; the deployment decides the model.
  */
 export function startAzureOpenAISimulator(options: AzureSimulatorOptions = {}): Promise<Simulator> {
+  const stored: StoredResponses = new Map();
   return startSimulator(
     '/openai',
     async (exchange) => {
       if (/^\/openai(\/v1)?\/responses$/.test(exchange.url.pathname)) {
-        await responses(exchange, options);
+        await responses(exchange, options, stored);
         return;
       }
       const match =
@@ -92,7 +97,11 @@ export function startAzureOpenAISimulator(options: AzureSimulatorOptions = {}): 
  * Azure's Responses API: `/openai/responses?api-version=` (2025-03-01-preview or later) or the
  * v1 API's `/openai/v1/responses`, beside the deployments, with the deployment named as `model`.
  */
-async function responses(exchange: Exchange, options: AzureSimulatorOptions): Promise<void> {
+async function responses(
+  exchange: Exchange,
+  options: AzureSimulatorOptions,
+  stored: StoredResponses,
+): Promise<void> {
   const apiVersion = exchange.url.searchParams.get('api-version');
   const v1 = exchange.url.pathname.startsWith('/openai/v1/');
   if (exchange.request.method !== 'POST' || (!v1 && (apiVersion === null || apiVersion === ''))) {
@@ -116,7 +125,7 @@ async function responses(exchange: Exchange, options: AzureSimulatorOptions): Pr
     });
     return;
   }
-  const problem = responsesRequestProblem(exchange.request.body);
+  const problem = responsesRequestProblem(exchange.request.body, stored);
   if (problem !== undefined) {
     exchange.json(400, {
       error: {
@@ -139,5 +148,5 @@ async function responses(exchange: Exchange, options: AzureSimulatorOptions): Pr
     });
     return;
   }
-  await answerResponses(exchange, 'azure-openai', model);
+  await answerResponses(exchange, 'azure-openai', model, stored);
 }

@@ -44,16 +44,17 @@ const builtInTools = new Set([
 ]);
 
 /**
- * Responses this simulator has answered and stored (`store` is true by default), by id, with
- * the function calls they made: a `previous_response_id` must name one of them.
+ * Responses one simulator (one account) has answered and stored (`store` is true by default),
+ * by id, with the function calls they made: a `previous_response_id` must name one of them.
  */
-const stored = new Map<string, { callIds: string[] }>();
+export type StoredResponses = Map<string, { callIds: string[] }>;
 
 type Problem = { message: string; param: string | null };
 
 /** The first way a body breaks the Responses API contract, in OpenAI's words. */
 export function responsesRequestProblem(
   body: Record<string, unknown> | undefined,
+  stored: StoredResponses,
 ): Problem | undefined {
   if (body === undefined) {
     return { message: 'We could not parse the JSON body of your request.', param: null };
@@ -181,6 +182,7 @@ export async function answerResponses(
   exchange: Exchange,
   provider: string,
   model: string,
+  stored: StoredResponses,
 ): Promise<void> {
   const body = exchange.request.body ?? {};
   const n = ++sequence;

@@ -1,4 +1,8 @@
-import { answerResponses, responsesRequestProblem } from './openai-responses.js';
+import {
+  answerResponses,
+  responsesRequestProblem,
+  type StoredResponses,
+} from './openai-responses.js';
 import { exampleOf } from './schema-example.js';
 import {
   type Exchange,
@@ -329,6 +333,7 @@ const routes: Record<string, string> = {
 
 /** OpenAI: `Authorization: Bearer <key>`, a `model` in every body. */
 export function startOpenAISimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const stored: StoredResponses = new Map();
   return startSimulator(
     '/v1',
     async (exchange) => {
@@ -356,12 +361,12 @@ export function startOpenAISimulator(options: SimulatorOptions = {}): Promise<Si
         return;
       }
       if (operation === 'responses') {
-        const invalid = responsesRequestProblem(exchange.request.body);
+        const invalid = responsesRequestProblem(exchange.request.body, stored);
         if (invalid !== undefined) {
           openAIError(exchange, 400, invalid.message, 'invalid_request_error', null, invalid.param);
           return;
         }
-        await answerResponses(exchange, 'openai', String(exchange.request.body?.model));
+        await answerResponses(exchange, 'openai', String(exchange.request.body?.model), stored);
         return;
       }
       const problem = openAIRequestProblem(operation, exchange.request.body, true);

@@ -33,6 +33,12 @@ export interface InboundApi {
   readonly toChat?: (params: Params, adapter: ProviderAdapter) => Params;
   /** The answer translation for a translated request (the client's request echoes in it). */
   answerOf(params: Params): InboundAnswer;
+  /**
+   * For an API whose native answers are stored by the provider: the id of the stored answer a
+   * request continues (`previous_response_id`), which pins it to the target that produced it.
+   * Its presence also has the ids of native answers remembered.
+   */
+  readonly continues?: (params: Params) => string | undefined;
 }
 
 /** An OpenAI chat answer re-expressed in the client's API. */
@@ -139,6 +145,10 @@ export const openAIResponsesApi: InboundApi = {
     responseBody: (completion, created) => chatCompletionToResponse(completion, params, created),
     streamTranslator: (created) => new ChatToResponsesStream(params, created),
   }),
+  continues: (params) =>
+    typeof params.previous_response_id === 'string' && params.previous_response_id !== ''
+      ? params.previous_response_id
+      : undefined,
 };
 
 /** Anthropic's server tools (web search, code execution, ...) carry a `type` other than custom. */

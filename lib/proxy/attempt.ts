@@ -27,6 +27,8 @@ export interface PreparedRequest {
    * (after the adapter's own translation), is re-expressed in the client's API.
    */
   readonly inbound: InboundAnswer | undefined;
+  /** Told the id of a native answer the provider stores (a Responses `resp_...`). */
+  readonly onAnswerId: ((id: string) => void) | undefined;
   /** What the answer's translation needs from the request (translating providers only read it). */
   readonly shape: RequestShape;
   readonly proxyTarget: ProxyTarget;

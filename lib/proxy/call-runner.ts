@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedConfig } from '../config/config-resolver.js';
+import type { TargetNode } from '../config/config-tree.js';
 import { LoadBalancerError } from '../errors.js';
 import { HealthGate } from '../health/health-gate.js';
 import type { Settings } from '../settings.js';
@@ -8,7 +9,7 @@ import type { CallEvents } from './call-events.js';
 import { explainCall } from './explain.js';
 import { type CallInput, RequestPreparer } from './prepare-request.js';
 import { asLoadBalancerError, sendError } from './send-error.js';
-import { ServingTargets } from './serving-targets.js';
+import { ServingTargets, type ServingTree } from './serving-targets.js';
 import { createUpstreamProxy } from './upstream-proxy.js';
 
 const traceHeader = 'x-portkey-trace-id';
@@ -37,9 +38,33 @@ export class CallRunner {
     config: ResolvedConfig,
     events: CallEvents,
   ): void {
-    const { settings } = this;
     try {
       const serving = this.#serving.of(config.tree, input.need);
+      const continued = input.inbound?.continues?.(input.params);
+      if (continued === undefined) {
+        this.#start(req, res, input, config, serving, events);
+        return;
+      }
+      // A stored response continues where it was made, when this config can reach that target.
+      this.settings.affinity.targetOf(continued, serving.tree.targets).then((target) => {
+        const pinned = target === undefined ? serving : pinnedTo(serving, target);
+        this.#start(req, res, input, config, pinned, events);
+      }, ignore);
+    } catch (error) {
+      refuse(res, events, error);
+    }
+  }
+
+  #start(
+    req: IncomingMessage,
+    res: ServerResponse,
+    input: CallInput,
+    config: ResolvedConfig,
+    serving: ServingTree,
+    events: CallEvents,
+  ): void {
+    const { settings } = this;
+    try {
       const dryRun = req.headers[dryRunHeader] === 'true';
       if (dryRun && !settings.allowDryRun) {
         throw new LoadBalancerError(
@@ -73,6 +98,15 @@ export class CallRunner {
       refuse(res, events, error);
     }
   }
+}
+
+/** The serving tree narrowed to the one target a continued response belongs to. */
+function pinnedTo(serving: ServingTree, target: TargetNode): ServingTree {
+  return { tree: { ...serving.tree, root: target, targets: [target] }, leftOut: serving.leftOut };
+}
+
+function ignore(): void {
+  // targetOf never rejects.
 }
 
 /** Answers a request refused before any attempt, and reports it. */

@@ -21,6 +21,9 @@ export function isStreamAnswer(upstream: IncomingMessage, adapter: ProviderAdapt
   return upstream.headers['content-type']?.startsWith(type) === true;
 }
 
+/** The first id of a Responses stream: its `response.created` event's response. */
+const answerIdPattern = /"id":"(resp_[^"]+)"/;
+
 /** The bytes an OpenAI-style stream ends with when the provider finished it. */
 const doneMarker = 'data: [DONE]';
 
@@ -78,10 +81,19 @@ async function copyEvents(
   const secrets = attempt.prepared.secrets;
   const scrubber = secrets === undefined ? undefined : new StreamScrubber(secrets);
   let tail = '';
+  // A stored answer's id comes first (Responses' `response.created`): looked for until found.
+  let onAnswerId = attempt.prepared.onAnswerId;
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       if (res.destroyed) return;
       events?.firstByte();
+      if (onAnswerId !== undefined) {
+        const id = answerIdPattern.exec(String(chunk))?.[1];
+        if (id !== undefined) {
+          onAnswerId(id);
+          onAnswerId = undefined;
+        }
+      }
       if (wantsUsage) usageFromEvents(String(chunk), events);
       if (translator === undefined) tail = tailOf(tail, chunk);
       const flushed = res.write(scrubber === undefined ? chunk : scrubber.write(chunk));

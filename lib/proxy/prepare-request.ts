@@ -62,6 +62,10 @@ export class RequestPreparer {
       operation,
       native,
       inbound,
+      onAnswerId:
+        native === undefined || input.inbound?.continues === undefined
+          ? undefined
+          : (id) => this.settings.affinity.remember(id, target),
       shape: {
         operation,
         includeUsage: includesUsage(merged),

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { LoadBalancerError } from '../errors.js';
 import { hopByHopHeaders } from '../security/header-policy.js';
 import type { SecretForms } from '../security/secret-scrubber.js';
+import { isRecord } from '../shared/values.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
 import { isStreamAnswer, relayEventStream } from './event-stream.js';
@@ -117,6 +118,7 @@ function answerSuccess(
       return;
     }
     if (events?.wantsUsage === true) events.usage(parseJson(bytes));
+    if (attempt.prepared.onAnswerId !== undefined) answerIdOf(bytes, attempt.prepared.onAnswerId);
     events?.firstByte();
     secrets?.maskBuffer(bytes);
     const headers = answerHeaders(upstream, delivery.answerHeaders, bodyHeaders, secrets);
@@ -237,6 +239,12 @@ function answerHeaders(
           : value.map((item) => secrets.maskText(item));
   }
   return Object.assign(headers, ourHeaders);
+}
+
+/** Tells the id of a JSON answer (`{"id": "resp_..."}`). */
+function answerIdOf(bytes: Buffer, onAnswerId: (id: string) => void): void {
+  const body = parseJson(bytes);
+  if (isRecord(body) && typeof body.id === 'string') onAnswerId(body.id);
 }
 
 function parseJson(bytes: Buffer): unknown {

@@ -284,3 +284,56 @@ describe('POST /v1/responses through a mixed config', () => {
     expect(providers.openai.requests.length + providers.azure.requests.length).toBe(8);
   });
 });
+
+describe('previous_response_id affinity', () => {
+  const twoAccounts: PortkeyConfig = {
+    strategy: { mode: 'loadbalance' },
+    targets: [
+      { provider: 'openai', api_key: keys.openai },
+      { ...azureTarget },
+      { ...anthropicConfig },
+    ],
+  };
+
+  async function continueConversation(stream: boolean) {
+    const openai = client(twoAccounts);
+    const first = stream
+      ? await openai.responses
+          .stream({ model: 'gpt-4o-mini', input: 'Hi', store: true })
+          .finalResponse()
+      : await openai.responses.create({ model: 'gpt-4o-mini', input: 'Hi', store: true });
+    const producer = providers.openai.requests.length === 1 ? providers.openai : providers.azure;
+    const other = producer === providers.openai ? providers.azure : providers.openai;
+    let previous = first.id;
+    for (let i = 0; i < 8; i++) {
+      // Each simulator only knows its own responses: a follow-up elsewhere would be a 400.
+      const next = await openai.responses.create({
+        model: 'gpt-4o-mini',
+        input: `And ${i}?`,
+        previous_response_id: previous,
+        store: true,
+      });
+      previous = next.id;
+    }
+    expect(producer.requests).toHaveLength(9);
+    expect(other.requests).toHaveLength(0);
+    expect(providers.anthropic.requests).toHaveLength(0);
+  }
+
+  it('sends a continued response to the target that produced it', async () => {
+    await continueConversation(false);
+  });
+
+  it('learns the id from a native stream too', async () => {
+    await continueConversation(true);
+  });
+
+  it('falls back to the native targets when the response is unknown', async () => {
+    const error = await client(twoAccounts)
+      .responses.create({ model: 'gpt-4o-mini', input: 'Hi', previous_response_id: 'resp_unknown' })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(providers.anthropic.requests).toHaveLength(0);
+    expect(providers.openai.requests.length + providers.azure.requests.length).toBe(1);
+  });
+});

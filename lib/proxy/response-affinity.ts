@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import type { TargetNode } from '../config/config-tree.js';
+import { secretValues } from '../providers/credentials.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { StateStore } from '../types.js';
+
+/** How long a response id is remembered; OpenAI keeps stored responses for 30 days. */
+const rememberMs = 30 * 24 * 60 * 60 * 1000;
+
+/**
+ * Which target produced a stored response (OpenAI's Responses API), so that a request
+ * continuing it with `previous_response_id` goes to the same account: another one answers 404.
+ * Kept in the shared state store as one counter per (response, target), which any store can
+ * hold (no read-modify-write): set once when the answer names its id, read in one batched
+ * `counters` call for the config's candidates. A store that fails only costs the pinning.
+ */
+export class ResponseAffinity {
+  readonly #identities = new WeakMap<TargetNode, string>();
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly providers: ProviderRegistry,
+    private readonly now: () => number,
+  ) {}
+
+  /** Records that `target` produced the response `id`. Fire and forget. */
+  remember(id: string, target: TargetNode): void {
+    try {
+      const done = this.store.increment(this.#key(id, target), 1, this.now(), rememberMs);
+      if (done instanceof Promise) done.catch(ignore);
+    } catch {
+      // Affinity is best effort: the request has been answered either way.
+    }
+  }
+
+  /** The candidate that produced the response `id`, if the store knows one. Never rejects. */
+  async targetOf(id: string, candidates: readonly TargetNode[]): Promise<TargetNode | undefined> {
+    try {
+      const keys = candidates.map((target) => this.#key(id, target));
+      const counts = await this.store.counters(keys, this.now());
+      const index = counts.findIndex((count) => count > 0);
+      return index === -1 ? undefined : candidates[index];
+    } catch {
+      return undefined;
+    }
+  }
+
+  #key(id: string, target: TargetNode): string {
+    return `response-affinity:${id}:${this.#identityOf(target)}`;
+  }
+
+  /**
+   * A target's identity across configs and replicas: provider, deployment fields and a hash of
+   * its secrets (never a secret itself): the account the response is stored in.
+   */
+  #identityOf(target: TargetNode): string {
+    let identity = this.#identities.get(target);
+    if (identity === undefined) {
+      const spec = this.providers[target.provider].credentials;
+      const fields = Object.keys(spec.fields)
+        .filter((name) => spec.fields[name]?.identity === true)
+        .map((name) => target.credentials[name] ?? '-');
+      const secrets = secretValues(spec, target.credentials);
+      const hash = createHash('sha256').update(secrets.join('\n')).digest('hex').slice(0, 16);
+      identity = `${target.provider}:${target.customHost ?? ''}:${fields.join(',')}:${hash}`;
+      this.#identities.set(target, identity);
+    }
+    return identity;
+  }
+}
+
+function ignore(): void {
+  // See remember.
+}
