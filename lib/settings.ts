@@ -239,7 +239,13 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     hosts,
     events,
     allowDryRun: options.allowDryRun === true,
-    affinity: new ResponseAffinity(store, providers, clock.now),
+    // Without a shared store, response ids get a memory store of their own: one entry per
+    // response must not push breaker and budget counters out of the bounded default store.
+    affinity: new ResponseAffinity(
+      options.store === undefined ? new MemoryStore() : store,
+      providers,
+      clock.now,
+    ),
   };
 }
 

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { portkeyLoadBalancer } from '../../lib/index.js';
+import { MemoryStore, portkeyLoadBalancer } from '../../lib/index.js';
 import type { PortkeyConfig } from '../../lib/types.js';
 import {
   azureDeployment,
@@ -335,5 +335,35 @@ describe('previous_response_id affinity', () => {
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(providers.anthropic.requests).toHaveLength(0);
     expect(providers.openai.requests.length + providers.azure.requests.length).toBe(1);
+  });
+});
+
+describe('previous_response_id affinity across replicas', () => {
+  it('pins through the shared store: a response made by one replica continues via another', async () => {
+    const store = new MemoryStore();
+    const config: PortkeyConfig = {
+      strategy: { mode: 'loadbalance' },
+      targets: [{ provider: 'openai', api_key: keys.openai }, { ...azureTarget }],
+    };
+    const replica = (seed: number) =>
+      createApp(
+        '/llm',
+        portkeyLoadBalancer(simulatorOptions(providers, { store, random: seededRandom(seed) })),
+      );
+    const [a, b] = [replica(1), replica(2)];
+    const first = await request(a)
+      .post('/llm/v1/responses')
+      .set('x-portkey-config', JSON.stringify(config))
+      .send({ model: 'gpt-4o-mini', input: 'Hi' });
+    expect(first.status).toBe(200);
+    const producer = first.headers['x-portkey-provider'];
+    for (let i = 0; i < 6; i++) {
+      const next = await request(b)
+        .post('/llm/v1/responses')
+        .set('x-portkey-config', JSON.stringify(config))
+        .send({ model: 'gpt-4o-mini', input: 'More', previous_response_id: first.body.id });
+      expect(next.status).toBe(200);
+      expect(next.headers['x-portkey-provider']).toBe(producer);
+    }
   });
 });
