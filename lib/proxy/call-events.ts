@@ -86,7 +86,18 @@ export class CallEvents {
   }
 
   usage(body: unknown): void {
-    this.#usage = usageOf(body) ?? this.#usage;
+    const next = usageOf(body);
+    if (next === undefined) return;
+    const before = this.#usage;
+    // A native Anthropic stream counts input in message_start and output in message_delta.
+    this.#usage =
+      before !== undefined && next.promptTokens === 0 && before.promptTokens > 0
+        ? {
+            promptTokens: before.promptTokens,
+            completionTokens: next.completionTokens,
+            totalTokens: before.promptTokens + next.completionTokens,
+          }
+        : next;
   }
 
   /** Reports the provider's answer once it has been fully sent (or the client left). */
@@ -183,11 +194,25 @@ function reasonOf<R>(outcome: Outcome<R>): FailureReason {
 
 /** OpenAI-shaped usage from a response body or stream chunk, if it has one. */
 export function usageOf(body: unknown): TokenUsage | undefined {
-  const usage = isRecord(body) ? body.usage : undefined;
+  const usage = usageField(body);
   if (!isRecord(usage)) return undefined;
-  const promptTokens = Number(usage.prompt_tokens ?? 0);
-  const completionTokens = Number(usage.completion_tokens ?? 0);
+  // OpenAI chat names; Anthropic's and the Responses API's (inbound routes) otherwise.
+  const promptTokens =
+    usage.prompt_tokens !== undefined
+      ? Number(usage.prompt_tokens)
+      : Number(usage.input_tokens ?? 0) +
+        Number(usage.cache_read_input_tokens ?? 0) +
+        Number(usage.cache_creation_input_tokens ?? 0);
+  const completionTokens = Number(usage.completion_tokens ?? usage.output_tokens ?? 0);
   const totalTokens = Number(usage.total_tokens ?? promptTokens + completionTokens);
   if (![promptTokens, completionTokens, totalTokens].every(Number.isFinite)) return undefined;
   return { promptTokens, completionTokens, totalTokens };
+}
+
+/** `usage`, or the one of an event's `response` (Responses) or `message` (Anthropic). */
+function usageField(body: unknown): unknown {
+  if (!isRecord(body)) return undefined;
+  if (body.usage !== undefined) return body.usage;
+  if (isRecord(body.response)) return body.response.usage;
+  return isRecord(body.message) ? body.message.usage : undefined;
 }

@@ -522,3 +522,42 @@ describe('GET /v1/models from the Anthropic SDK', () => {
     expect(ids).toEqual(['claude-sonnet-4-5', 'gpt-4o-mini']);
   });
 });
+
+describe('usage in events on the inbound routes', () => {
+  it('reports the tokens of native and translated answers, streamed or not', async () => {
+    const usages: unknown[] = [];
+    const app = createApp(
+      '/llm',
+      portkeyLoadBalancer(
+        simulatorOptions(providers, { on: { response: (event) => usages.push(event.usage) } }),
+      ),
+    );
+    const listening = await listen(app);
+    try {
+      for (const config of [anthropicConfig, openaiConfig]) {
+        const anthropic = new Anthropic({
+          apiKey: 'host-token',
+          baseURL: `${listening.url}/llm`,
+          defaultHeaders: { 'x-portkey-config': JSON.stringify(config) },
+          maxRetries: 0,
+        });
+        const params = {
+          model: 'claude-3-5-haiku-latest',
+          max_tokens: 64,
+          messages: [{ role: 'user' as const, content: 'Hi' }],
+        };
+        await anthropic.messages.create(params);
+        await anthropic.messages.stream(params).finalMessage();
+      }
+    } finally {
+      await listening.close();
+    }
+    expect(usages).toEqual([
+      // Anthropic counts cached input apart: 12 + 3 read + 2 written.
+      { promptTokens: 17, completionTokens: 6, totalTokens: 23 },
+      { promptTokens: 17, completionTokens: 6, totalTokens: 23 },
+      { promptTokens: 12, completionTokens: 6, totalTokens: 18 },
+      { promptTokens: 12, completionTokens: 6, totalTokens: 18 },
+    ]);
+  });
+});
