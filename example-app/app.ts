@@ -59,15 +59,19 @@ export function createExampleApp(options: ExampleAppOptions): Express {
 }
 
 /**
- * The host's own auth: `Authorization: Bearer <token>` (what the openai SDK sends as its apiKey)
- * or `x-portkey-api-key: <token>` (what Portkey's original API sent). The load balancer never
- * forwards either.
+ * The host's own auth: `Authorization: Bearer <token>` (what the openai SDK sends as its apiKey),
+ * `x-api-key: <token>` (what the Anthropic SDK sends) or `x-portkey-api-key: <token>` (what
+ * Portkey's original API sent). The load balancer never forwards any of them.
  */
 function requireToken(expected: string | undefined): RequestHandler {
   return (req, res, next) => {
     const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, '');
+    const anthropic = req.headers['x-api-key'];
     const portkey = req.headers['x-portkey-api-key'];
-    const token = bearer || (typeof portkey === 'string' ? portkey : undefined);
+    const token =
+      bearer ||
+      (typeof anthropic === 'string' && anthropic !== '' ? anthropic : undefined) ||
+      (typeof portkey === 'string' ? portkey : undefined);
     const accepted = expected === undefined ? Boolean(token) : token === expected;
     if (accepted) {
       next();

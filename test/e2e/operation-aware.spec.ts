@@ -1,3 +1,4 @@
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,6 +80,25 @@ describe("embeddings through the example app's default mixed config", () => {
     }
     expect(providers.anthropic.requests.length).toBeGreaterThan(0);
     expect(providers.openai.requests.length).toBeGreaterThan(0);
+  });
+
+  it('serves the Anthropic SDK with only the base URL changed', async () => {
+    const anthropic = new Anthropic({
+      apiKey: 'host-token',
+      baseURL: `${server.url}/internal/llm`,
+      maxRetries: 0,
+    });
+    for (let i = 0; i < 6; i++) {
+      const message = await anthropic.messages.create({
+        model: 'claude-3-5-haiku-latest',
+        max_tokens: 64,
+        messages: [{ role: 'user', content: 'Hi' }],
+      });
+      expect(message.content[0]).toMatchObject({ type: 'text' });
+    }
+    const models: string[] = [];
+    for await (const model of anthropic.models.list()) models.push(model.id);
+    expect(models).toEqual(['gpt-4o-mini', 'claude-3-5-haiku-latest']);
   });
 
   it('shows the targets left out in the dry run', async () => {
