@@ -26,19 +26,22 @@ export interface InboundApi {
   readonly errorShape: ErrorShape | undefined;
   /** What a target must offer to serve this request (some requests need the native API). */
   needOf(params: Params): Need;
-  /**
-   * The request as OpenAI chat params for a provider without the native API; may throw
-   * ERR_PARAMS_INVALID or ERR_OPERATION_UNSUPPORTED. Absent when the API is native only.
-   */
-  readonly toChat?: (params: Params, adapter: ProviderAdapter) => Params;
-  /** The answer translation for a translated request (the client's request echoes in it). */
-  answerOf(params: Params): InboundAnswer;
+  /** How it is served by providers without the native API; absent when it is native only. */
+  readonly translation?: InboundTranslation;
   /**
    * For an API whose native answers are stored by the provider: the id of the stored answer a
    * request continues (`previous_response_id`), which pins it to the target that produced it.
    * Its presence also has the ids of native answers remembered.
    */
   readonly continues?: (params: Params) => string | undefined;
+}
+
+/** An inbound API through OpenAI chat, for providers that do not serve it natively. */
+export interface InboundTranslation {
+  /** The request as OpenAI chat params; may throw ERR_PARAMS_INVALID or ERR_OPERATION_UNSUPPORTED. */
+  toChat(params: Params, adapter: ProviderAdapter): Params;
+  /** The answer translation for a translated request (the client's request echoes in it). */
+  answerOf(params: Params): InboundAnswer;
 }
 
 /** An OpenAI chat answer re-expressed in the client's API. */
@@ -97,12 +100,14 @@ export const anthropicMessagesApi: InboundApi = {
   native: 'anthropic-messages',
   errorShape: anthropicErrors,
   needOf: (params) => (usesServerTools(params) ? serverToolsNeed : messagesNeed),
-  toChat: (params, adapter) =>
-    anthropicToChatParams(params, { supportsTopK: topKProviders.has(adapter.name) }),
-  answerOf: () => ({
-    responseBody: (completion) => chatCompletionToAnthropicMessage(completion),
-    streamTranslator: () => new OpenAIToAnthropicStream(),
-  }),
+  translation: {
+    toChat: (params, adapter) =>
+      anthropicToChatParams(params, { supportsTopK: topKProviders.has(adapter.name) }),
+    answerOf: () => ({
+      responseBody: (completion) => chatCompletionToAnthropicMessage(completion),
+      streamTranslator: () => new OpenAIToAnthropicStream(),
+    }),
+  },
 };
 
 const countTokensNeed = inboundNeed(
@@ -117,9 +122,6 @@ export const anthropicCountTokensApi: InboundApi = {
   native: 'anthropic-count-tokens',
   errorShape: anthropicErrors,
   needOf: () => countTokensNeed,
-  answerOf: () => {
-    throw new Error('Token counting is never translated');
-  },
 };
 
 const responsesNeed = inboundNeed(
@@ -140,11 +142,13 @@ export const openAIResponsesApi: InboundApi = {
   native: 'openai-responses',
   errorShape: undefined,
   needOf: (params) => (needsProviderState(params) ? statefulResponsesNeed : responsesNeed),
-  toChat: (params) => responsesToChatParams(params),
-  answerOf: (params) => ({
-    responseBody: (completion, created) => chatCompletionToResponse(completion, params, created),
-    streamTranslator: (created) => new ChatToResponsesStream(params, created),
-  }),
+  translation: {
+    toChat: (params) => responsesToChatParams(params),
+    answerOf: (params) => ({
+      responseBody: (completion, created) => chatCompletionToResponse(completion, params, created),
+      streamTranslator: (created) => new ChatToResponsesStream(params, created),
+    }),
+  },
   continues: (params) =>
     typeof params.previous_response_id === 'string' && params.previous_response_id !== ''
       ? params.previous_response_id

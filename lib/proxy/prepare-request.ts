@@ -104,14 +104,18 @@ export class RequestPreparer {
     const api = input.inbound;
     if (api === undefined || native !== undefined)
       return { params: input.params, inbound: undefined };
-    if (api.toChat === undefined) {
+    const translation = api.translation;
+    if (translation === undefined) {
       // Operation-aware selection keeps such targets out of the choice.
       throw new LoadBalancerError(
         'ERR_INTERNAL',
         `Provider ${adapter.name} cannot serve this route and should not have been chosen`,
       );
     }
-    return { params: api.toChat(input.params, adapter), inbound: api.answerOf(input.params) };
+    return {
+      params: translation.toChat(input.params, adapter),
+      inbound: translation.answerOf(input.params),
+    };
   }
 
   /**
