@@ -145,9 +145,7 @@ const fixtures: Partial<Record<string, AdapterFixture>> = {
   },
 };
 
-const registry = createProviderRegistry({
-  ollama: { baseURL: 'http://127.0.0.1:11434/v1' },
-} as never);
+const registry = createProviderRegistry();
 
 for (const name of providerNames) {
   const adapter = registry[name];
