@@ -8,7 +8,7 @@ import { readJsonBody } from './edge/request-body.js';
 import { LoadBalancerError } from './errors.js';
 import { HealthGate } from './health/health-gate.js';
 import type { UpstreamBase } from './providers/provider.js';
-import { upstreamBaseOf } from './providers/registry.js';
+import { adapterOf, upstreamBaseOf } from './providers/registry.js';
 import { PreparedBody, type PreparedRequest, type ProxyTarget } from './proxy/attempt.js';
 import { type Call, runCall } from './proxy/call.js';
 import { CallEvents } from './proxy/call-events.js';
@@ -173,7 +173,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     target: TargetNode,
     trusted: boolean,
   ): PreparedRequest {
-    const adapter = settings.providers[target.provider];
+    const adapter = adapterOf(settings.providers, target.provider);
     const merged =
       target.overrideParams === undefined ? params : { ...params, ...target.overrideParams };
     const bytes = Buffer.from(JSON.stringify(adapter.requestBody(operation, merged)));
@@ -221,7 +221,7 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
   /** Any target that cannot serve the operation fails the request whichever target is picked. */
   function refuseUnsupportedTargets(tree: ConfigTree, operation: Operation): void {
     for (const target of tree.targets) {
-      if (settings.providers[target.provider].operations.has(operation)) continue;
+      if (adapterOf(settings.providers, target.provider).operations.has(operation)) continue;
       const param = targetPath(tree, target);
       throw new LoadBalancerError(
         'ERR_OPERATION_UNSUPPORTED',

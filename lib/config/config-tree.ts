@@ -1,4 +1,4 @@
-import type { Params, ProviderName, StrategyMode } from '../types.js';
+import type { Params, StrategyMode, TargetProviderName } from '../types.js';
 
 /** Azure resource, deployment and API version, all validated against safe character sets. */
 export interface AzureDeployment {
@@ -40,7 +40,8 @@ export interface TargetNode {
   /** Value of `x-portkey-last-used-option-index`: `1` (Format 1) or `config.targets[1]` (Format 2). */
   readonly label: string;
   readonly weight: number;
-  readonly provider: ProviderName;
+  /** A built-in provider or one the server defines. */
+  readonly provider: TargetProviderName;
   readonly apiKey: string | undefined;
   readonly azure: AzureDeployment | undefined;
   readonly openaiOrganization: string | undefined;

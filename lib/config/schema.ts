@@ -1,4 +1,4 @@
-import { providerNames } from '../providers/provider-names.js';
+import { providerNamePattern } from '../providers/provider-names.js';
 import { headerValueChars } from '../security/header-policy.js';
 import { configLimits } from './limits.js';
 
@@ -11,7 +11,9 @@ import { configLimits } from './limits.js';
 
 const forbiddenKeys = ['__proto__', 'constructor', 'prototype'];
 
-const providerSchema = { type: 'string', enum: [...providerNames] };
+// A name pattern, not an enum: servers define providers of their own; whether the name exists
+// on this server is checked when the config is resolved (with a did-you-mean).
+const providerSchema = { type: 'string', pattern: providerNamePattern };
 const modeSchema = { type: 'string', enum: ['single', 'loadbalance', 'fallback'] };
 const statusCodesSchema = {
   type: 'array',

@@ -1,7 +1,7 @@
 import type { Transform } from 'node:stream';
 import type { TargetNode } from '../config/config-tree.js';
 import type { LoadBalancerError, OpenAIErrorBody } from '../errors.js';
-import type { Operation, Params, ProviderName } from '../types.js';
+import type { Operation, Params, TargetProviderName } from '../types.js';
 
 /** What the client asked for that shapes a translated stream. */
 export interface StreamShape {
@@ -50,7 +50,7 @@ export interface UpstreamBase {
  * OpenAI shape. Adding a provider means one file implementing this and one registry line.
  */
 export interface ProviderAdapter {
-  readonly name: ProviderName;
+  readonly name: TargetProviderName;
   /** Operations the provider offers; others are refused before anything is sent. */
   readonly operations: ReadonlySet<Operation>;
   /**
