@@ -2,10 +2,10 @@ import type { TargetNode } from '../../config/config-tree.js';
 import { LoadBalancerError } from '../../errors.js';
 import type { Operation, Params, ProviderOptions } from '../../types.js';
 import { openAIEndpoints } from '../openai.js';
-import { openAIErrorBody } from '../openai-errors.js';
 import type { ProviderAdapter, UpstreamBase } from '../provider.js';
 import { parseBaseURL } from '../upstream-base.js';
 import type { CompatibleEntry } from './catalog.js';
+import { compatibleErrorBody } from './compatible-errors.js';
 import { ErrorFrameStream } from './error-frame-stream.js';
 import { requestRewrites } from './quirks.js';
 
@@ -40,7 +40,7 @@ export function openaiCompatibleProvider(
         ? (_operation, params: Params) => params
         : (operation, params: Params) => rewrite(operation, params),
     responseBody: (_operation, body) => body,
-    errorBody: (status, body) => openAIErrorBody(name, status, body),
+    errorBody: (status, body) => compatibleErrorBody(name, status, body),
   };
   if (entry.streamQuirk === 'error-frames') {
     adapter.streamTranslator = () => new ErrorFrameStream(name);
