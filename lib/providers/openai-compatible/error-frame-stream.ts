@@ -27,7 +27,7 @@ export class ErrorFrameStream extends Transform implements StreamTranslator {
     this.#parser = createParser({
       onEvent: (event) => this.#onEvent(event),
       onComment: (comment) => {
-        if (!this.#ended) this.push(`:${comment}\n\n`);
+        if (!this.#ended) this.push(`: ${comment}\n\n`);
       },
     });
   }
