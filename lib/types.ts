@@ -272,9 +272,15 @@ export interface AnthropicOptions extends ProviderOptions {
  * `allowedHosts` check); a key, when a target carries one, is sent as a bearer token.
  */
 export interface OpenAICompatibleProviderOptions extends ProviderOptions {
-  /** Marks the entry as a server-defined provider. Required: there is no default. */
+  /**
+   * Marks the entry as a server-defined provider. Defaults to `undefined`: the entry is then the
+   * settings of the built-in provider of that name (an unknown name is a construction error).
+   */
   type: 'openai-compatible';
-  /** Where its OpenAI paths (`/chat/completions`, ...) live. Required: there is no default. */
+  /**
+   * Where its OpenAI paths (`/chat/completions`, ...) live. Required with `type`. Defaults to
+   * `undefined`: a construction error naming `providers.<name>.baseURL`.
+   */
   baseURL: string;
   /** The operations it serves; others are refused before anything is sent. Defaults to `['chat', 'complete', 'embed']`. */
   operations?: Operation[];
