@@ -154,7 +154,7 @@ const operations: Record<string, string> = {
 /**
  * An OpenAI-compatible host at `http://127.0.0.1:<port><basePath>`. Honours the `text` and
  * `finishReason` answer overrides, and `streamError` on profiles with in-stream error frames
- * (the error is sent after `afterEvents` events, default 1, and the stream ends without `[DONE]`).
+ * (the error frame is sent after `afterEvents` events, default 1, then `[DONE]`, as the hosts do).
  */
 export function startOpenAICompatibleSimulator(
   options: CompatibleSimulatorOptions,
@@ -223,7 +223,12 @@ function withStreamQuirks(exchange: Exchange, profile: CompatibleProfile): Excha
         };
         const frame =
           profile.streamErrorFrame === 'error' ? { error } : { object: 'error', ...error };
-        sent = [...sent.slice(0, failure.afterEvents ?? 1), `data: ${JSON.stringify(frame)}\n\n`];
+        // Both hosts still end the stream with [DONE]: only the frame tells the failure.
+        sent = [
+          ...sent.slice(0, failure.afterEvents ?? 1),
+          `data: ${JSON.stringify(frame)}\n\n`,
+          'data: [DONE]\n\n',
+        ];
       }
       if (profile.comment !== undefined) {
         const comment = `${profile.comment}\n\n`;

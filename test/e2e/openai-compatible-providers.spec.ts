@@ -299,6 +299,7 @@ describe('openrouter streams', () => {
     expect(last).toEqual({
       error: { message: 'Upstream overloaded', type: 'server_error', param: null, code: '502' },
     });
+    // The host sent [DONE] after its error frame: the relay stops at the frame.
     expect(text).not.toContain('[DONE]');
     expect(events.of('error')).toMatchObject([
       { code: 'ERR_UPSTREAM_ERROR', provider: 'openrouter' },
