@@ -8,7 +8,11 @@ import { LoadBalancerError } from './errors.js';
 import type { StoreFailure } from './health/fail-open-store.js';
 import { type BreakerDefaults, SharedHealth } from './health/health-gate.js';
 import { MemoryStore } from './health/memory-store.js';
-import { providerNames } from './providers/provider-names.js';
+import {
+  checkProvidersOption,
+  type ProviderRules,
+  providerRules,
+} from './providers/provider-rules.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
 import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
@@ -19,7 +23,6 @@ import type {
   CircuitBreakerOptions,
   Clock,
   LoadBalancerOptions,
-  ProviderName,
   RequestConfigPolicy,
   StateStore,
 } from './types.js';
@@ -177,13 +180,8 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   if (typeof bodyLimit !== 'string' && !(Number.isInteger(bodyLimit) && bodyLimit > 0)) {
     throw invalidOption('bodyLimit', "must be a byte count or a size such as '10mb'");
   }
+  checkProvidersOption(options.providers ?? {}, didYouMean);
   for (const [name, provider] of Object.entries(options.providers ?? {})) {
-    if (!providerNames.includes(name as ProviderName)) {
-      throw invalidOption(
-        `providers.${name}`,
-        `is not a provider${didYouMean(name, providerNames)}`,
-      );
-    }
     checkExtraHeaders(`providers.${name}.headers`, provider?.headers);
   }
   const anthropicVersion = options.providers?.anthropic?.version;
@@ -206,14 +204,15 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   const agents = keepAliveAgents();
   const providers = createProviderRegistry(options.providers);
   const breaker = options.circuitBreaker === false ? undefined : (options.circuitBreaker ?? {});
-  const virtualKeys = virtualKeyTable(options.virtualKeys);
+  const rules = providerRules(options.providers);
+  const virtualKeys = virtualKeyTable(options.virtualKeys, rules);
   const events = new EventSink(
     options.on === undefined ? [] : Array.isArray(options.on) ? options.on : [options.on],
   );
   const store = stateStore(options.store);
   const storeTimeout = milliseconds('storeTimeout', options.storeTimeout, defaults.storeTimeout);
   return {
-    configs: new ConfigResolver(options, virtualKeys, requestConfig, hosts),
+    configs: new ConfigResolver(options, virtualKeys, requestConfig, hosts, rules),
     providers,
     random: options.random ?? Math.random,
     clock,
@@ -256,10 +255,13 @@ function agentPair(hosts: HostPolicy, checked: boolean): AgentPair {
   };
 }
 
-function virtualKeyTable(table: LoadBalancerOptions['virtualKeys']): VirtualKeyTable {
+function virtualKeyTable(
+  table: LoadBalancerOptions['virtualKeys'],
+  rules: ProviderRules,
+): VirtualKeyTable {
   if (table === undefined) return new Map();
   try {
-    return resolveVirtualKeys(table);
+    return resolveVirtualKeys(table, rules);
   } catch (error) {
     if (!(error instanceof VirtualKeyError)) throw error;
     throw new LoadBalancerError('ERR_OPTIONS_INVALID', `Invalid options.${error.problem.message}`, {

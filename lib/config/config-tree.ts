@@ -1,5 +1,5 @@
 import type { Credentials } from '../providers/credentials.js';
-import type { Params, ProviderName, StrategyMode } from '../types.js';
+import type { Params, StrategyMode, TargetProviderName } from '../types.js';
 
 /** How one target retries its own failures. */
 export interface RetryPolicy {
@@ -34,7 +34,8 @@ export interface TargetNode {
   /** Value of `x-portkey-last-used-option-index`: `1` (Format 1) or `config.targets[1]` (Format 2). */
   readonly label: string;
   readonly weight: number;
-  readonly provider: ProviderName;
+  /** A built-in provider or one the server defines. */
+  readonly provider: TargetProviderName;
   /**
    * Its provider's credential fields (camelCase names, see the provider's `credentials`), from
    * the config or a virtual key; checked against the provider's rules.

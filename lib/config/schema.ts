@@ -1,5 +1,5 @@
 import { credentialFieldSchemas } from '../providers/credential-catalog.js';
-import { providerNames } from '../providers/provider-names.js';
+import { providerNamePattern } from '../providers/provider-names.js';
 import { configLimits } from './limits.js';
 import { withBothSpellings } from './spelling.js';
 
@@ -14,7 +14,9 @@ export { headerValuePattern } from './field-schemas.js';
 
 const forbiddenKeys = ['__proto__', 'constructor', 'prototype'];
 
-const providerSchema = { type: 'string', enum: [...providerNames] };
+// A name pattern, not an enum: servers define providers of their own; whether the name exists
+// on this server is checked when the config is resolved (with a did-you-mean).
+const providerSchema = { type: 'string', pattern: providerNamePattern };
 const modeSchema = { type: 'string', enum: ['single', 'loadbalance', 'fallback'] };
 const statusCodesSchema = {
   type: 'array',

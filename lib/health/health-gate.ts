@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BreakerOverrides, TargetNode } from '../config/config-tree.js';
 import { secretValues } from '../providers/credentials.js';
-import { type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
+import { adapterOf, type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
 import type { Availability } from '../routing/run-plan.js';
 import { isPromise } from '../shared/values.js';
 import type { FailurePolicy, MaybePromise, StateStore, TargetHealth } from '../types.js';
@@ -253,7 +253,7 @@ export class SharedHealth {
     let key = this.#keys.get(target);
     if (key === undefined) {
       const base = upstreamBaseOf(this.providers, target);
-      const spec = this.providers[target.provider].credentials;
+      const spec = adapterOf(this.providers, target.provider).credentials;
       const identity: string[] = [];
       for (const [name, field] of Object.entries(spec.fields)) {
         if (field.identity === true) identity.push(target.credentials[name] ?? '-');

@@ -3,7 +3,7 @@ import { type ConfigTree, type TargetNode, targetPath } from '../config/config-t
 import { LoadBalancerError } from '../errors.js';
 import { secretValues } from '../providers/credentials.js';
 import type { ProviderAdapter, UpstreamBase } from '../providers/provider.js';
-import { upstreamBaseOf } from '../providers/registry.js';
+import { adapterOf, upstreamBaseOf } from '../providers/registry.js';
 import { SecretForms } from '../security/secret-scrubber.js';
 import type { Settings } from '../settings.js';
 import { BoundedCache } from '../shared/bounded-cache.js';
@@ -45,7 +45,7 @@ export class RequestPreparer {
 
   prepare(input: CallInput, target: TargetNode): PreparedRequest {
     const { operation, params } = input;
-    const adapter = this.settings.providers[target.provider];
+    const adapter = adapterOf(this.settings.providers, target.provider);
     const merged =
       target.overrideParams === undefined ? params : { ...params, ...target.overrideParams };
     const bytes =
@@ -83,7 +83,7 @@ export class RequestPreparer {
   /** Any target that cannot serve the operation fails the request whichever target is picked. */
   refuseUnsupportedTargets(tree: ConfigTree, operation: Operation): void {
     for (const target of tree.targets) {
-      if (this.settings.providers[target.provider].operations.has(operation)) continue;
+      if (adapterOf(this.settings.providers, target.provider).operations.has(operation)) continue;
       const param = targetPath(tree, target);
       throw new LoadBalancerError(
         'ERR_OPERATION_UNSUPPORTED',

@@ -1,4 +1,4 @@
-import type { Operation, ProviderName } from '../types.js';
+import type { Operation, TargetProviderName } from '../types.js';
 
 /** Token counts as OpenAI reports them. */
 export interface TokenUsage {
@@ -24,7 +24,7 @@ export interface SelectCandidate {
   /** The candidate's path (`config.targets[1]`) or Format 1 index. */
   target: string;
   /** The provider, when the candidate is a single target. */
-  provider: ProviderName | undefined;
+  provider: TargetProviderName | undefined;
   weight: number;
   /** Its probability in this pick: weight over the sum of the available candidates' weights. */
   normalizedWeight: number;
@@ -44,7 +44,7 @@ export interface SelectEvent extends RequestScoped {
 /** A call to a provider is starting. */
 export interface AttemptEvent extends RequestScoped {
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   /** 0 for the first try of this target, then 1, 2, ... for retries. */
   retry: number;
   /** Where the call goes (no credentials are ever part of it). */
@@ -64,7 +64,7 @@ export interface FailureReason {
 /** A target will be retried after `delayMs`. */
 export interface RetryEvent extends RequestScoped {
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   /** The number of the coming retry, from 1. */
   retry: number;
   delayMs: number;
@@ -82,13 +82,13 @@ export interface CircuitEvent extends RequestScoped {
   /** The target's health identity: provider, base URL, deployment and a hash of its key. */
   targetKey: string;
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   until?: number;
 }
 
 /** The client got a provider's answer (success or the provider's own error). */
 export interface ResponseEvent extends RequestScoped {
-  provider: ProviderName;
+  provider: TargetProviderName;
   target: string;
   status: number;
   stream: boolean;
@@ -107,7 +107,7 @@ export interface ErrorEvent extends RequestScoped {
   code: string;
   status: number;
   message: string;
-  provider?: ProviderName;
+  provider?: TargetProviderName;
   target?: string;
 }
 

@@ -1,5 +1,5 @@
 import { providerNames } from '../../lib/providers/provider-names.js';
-import { createProviderRegistry } from '../../lib/providers/registry.js';
+import { adapterOf, createProviderRegistry } from '../../lib/providers/registry.js';
 import { messagesRequestProblem } from '../../simulators/anthropic.js';
 import { bedrockEventFrame, converseRequestProblem } from '../../simulators/bedrock.js';
 import { generateContentProblem } from '../../simulators/gemini.js';
@@ -24,7 +24,27 @@ const openaiFixture: AdapterFixture = {
     choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'stop' }],
     usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
   },
-  streamBytes: Buffer.from('data: {}\n\ndata: [DONE]\n\n'),
+  streamBytes: Buffer.concat([
+    sse([
+      {
+        id: 'c1',
+        object: 'chat.completion.chunk',
+        choices: [{ index: 0, delta: { content: 'H' } }],
+      },
+      {
+        id: 'c1',
+        object: 'chat.completion.chunk',
+        choices: [{ index: 0, delta: { content: 'i' }, finish_reason: 'stop' }],
+      },
+      {
+        id: 'c1',
+        object: 'chat.completion.chunk',
+        choices: [],
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      },
+    ]),
+    Buffer.from(': keep-alive comment\n\ndata: [DONE]\n\n'),
+  ]),
   error: {
     status: 401,
     body: { error: { message: 'Incorrect API key', type: 'invalid_request_error', code: null } },
@@ -145,9 +165,9 @@ const fixtures: Partial<Record<string, AdapterFixture>> = {
   },
 };
 
-const registry = createProviderRegistry();
+// ollama has no public base URL: the server gives it one.
+const registry = createProviderRegistry({ ollama: { baseURL: 'http://127.0.0.1:11434/v1' } });
 
 for (const name of providerNames) {
-  const adapter = registry[name];
-  describeAdapterContract(adapter, fixtures[name] ?? openaiFixture);
+  describeAdapterContract(adapterOf(registry, name), fixtures[name] ?? openaiFixture);
 }
