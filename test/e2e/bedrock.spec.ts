@@ -1,18 +1,9 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { portkeyLoadBalancer } from '../../lib/index.js';
+import { describe, expect, it } from 'vitest';
 import { samplePngBase64 } from '../../simulators/index.js';
-import {
-  createApp,
-  keys,
-  listen,
-  type Providers,
-  type RunningServer,
-  simulatorOptions,
-  startProviders,
-} from '../helpers/app.js';
-import { recorder } from '../helpers/event-recorder.js';
+import { keys } from '../helpers/app.js';
+import { useNativeApp } from '../helpers/native-app.js';
 import {
   awsCredentials,
   awsRegion,
@@ -31,38 +22,18 @@ import { dataOf } from '../helpers/sse.js';
  */
 
 const native = useNativeProviders();
-let providers: Providers;
-let server: RunningServer;
-let app: ReturnType<typeof createApp>;
-const events = recorder();
-
-beforeAll(async () => {
-  providers = await startProviders();
-  app = createApp(
-    '/llm',
-    portkeyLoadBalancer(
-      simulatorOptions(providers, {
-        on: events.listeners,
-        allowDryRun: true,
-        circuitBreaker: false,
-        providers: { bedrock: { baseURL: native.bedrock.url } },
-        virtualKeys: {
-          'bedrock-prod': {
-            provider: 'bedrock',
-            awsAccessKeyId: awsCredentials.accessKeyId,
-            awsSecretAccessKey: awsCredentials.secretAccessKey,
-            awsRegion,
-          },
-        },
-      }),
-    ),
-  );
-  server = await listen(app);
-});
-afterAll(async () => {
-  await server.close();
-  await providers.close();
-});
+const harness = useNativeApp(native, () => ({
+  providers: { bedrock: { baseURL: native.bedrock.url } },
+  virtualKeys: {
+    'bedrock-prod': {
+      provider: 'bedrock',
+      awsAccessKeyId: awsCredentials.accessKeyId,
+      awsSecretAccessKey: awsCredentials.secretAccessKey,
+      awsRegion,
+    },
+  },
+}));
+const { events, client, reset } = harness;
 
 const bedrock = {
   provider: 'bedrock',
@@ -72,21 +43,6 @@ const bedrock = {
 };
 const model = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const ask: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Say hi' }];
-
-function client(config: unknown): OpenAI {
-  return new OpenAI({
-    apiKey: 'host-token',
-    baseURL: `${server.url}/llm/v1`,
-    defaultHeaders: { 'x-portkey-config': JSON.stringify(config) },
-    maxRetries: 0,
-  });
-}
-
-function reset(): void {
-  native.reset();
-  providers.reset();
-  events.seen.length = 0;
-}
 
 describe('provider bedrock: signed Converse calls', () => {
   it('answers a chat completion signed with SigV4 over the body sent, the model in the path', async () => {
@@ -147,7 +103,7 @@ describe('provider bedrock: signed Converse calls', () => {
     const completion = await client(bedrock).completions.create({ model, prompt: 'Say hi' });
     expect(completion.object).toBe('text_completion');
     expect(completion.choices[0]?.text).toBe(`Hello from bedrock (${model})`);
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chatComplete')
       .send({ config: bedrock, params: { model, messages: ask } });
     expect(res.status).toBe(200);
@@ -210,7 +166,7 @@ describe('provider bedrock: binary event streams', () => {
     native.bedrock.script({
       answer: { streamError: { type: 'throttlingException', message: 'Too many tokens' } },
     });
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify(bedrock))
       .send({ model, messages: ask, stream: true });
@@ -312,7 +268,7 @@ describe('provider bedrock: tools, images and structured output', () => {
 describe('provider bedrock: refusals and errors', () => {
   it('answers a bad signature (wrong secret) with the OpenAI error shape, the secret nowhere', async () => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set(
         'x-portkey-config',
@@ -326,7 +282,7 @@ describe('provider bedrock: refusals and errors', () => {
 
   it('answers a model the simulator does not serve in the OpenAI error shape', async () => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify(bedrock))
       .send({ model: 'amazon.unknown-model-v1:0', messages: ask });
@@ -341,7 +297,7 @@ describe('provider bedrock: refusals and errors', () => {
     ['an API key next to a key pair', { api_key: nativeKeys.bedrockApiKey }, 'api_key'],
   ])('refuses %s with a 400 naming the field, nothing sent', async (_name, change, field) => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify({ ...bedrock, ...change }))
       .send({ model, messages: ask });
@@ -352,7 +308,7 @@ describe('provider bedrock: refusals and errors', () => {
 
   it('refuses a model id that could leave its path segment, nothing sent', async () => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify(bedrock))
       .send({ model: '../../evil', messages: ask });
@@ -363,7 +319,7 @@ describe('provider bedrock: refusals and errors', () => {
 
   it('refuses embeddings to bedrock as an operation it does not serve', async () => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/embeddings')
       .set('x-portkey-config', JSON.stringify(bedrock))
       .send({ model, input: 'hi' });
@@ -373,7 +329,7 @@ describe('provider bedrock: refusals and errors', () => {
 
   it('describes a bedrock target in a dry run, every secret masked, nothing sent', async () => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set(
         'x-portkey-config',
@@ -398,6 +354,6 @@ describe('provider bedrock: refusals and errors', () => {
     }).chat.completions.create({ model, messages: ask });
     expect(completion.choices[0]?.message.content).toEqual(expect.any(String));
     expect(native.bedrock.requests).toHaveLength(1);
-    expect(providers.openai.requests).toHaveLength(1);
+    expect(harness.providers.openai.requests).toHaveLength(1);
   });
 });
