@@ -11,7 +11,7 @@ import {
   nativeKeys,
   useNativeProviders,
 } from '../helpers/native-providers.js';
-import { dataOf } from '../helpers/sse.js';
+import { dataOf, reassemble } from '../helpers/sse.js';
 
 /**
  * `provider: "bedrock"` through the middleware, against the strict Bedrock simulator: it
@@ -145,14 +145,7 @@ describe('provider bedrock: binary event streams', () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    let content = '';
-    let finish: string | null | undefined;
-    let usage: OpenAI.CompletionUsage | null | undefined;
-    for await (const chunk of stream) {
-      content += chunk.choices[0]?.delta.content ?? '';
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-      usage = chunk.usage ?? usage;
-    }
+    const { content, finish, usage } = await reassemble(stream);
     expect(content).toBe(`Hello from bedrock (${model})`);
     expect(finish).toBe('stop');
     expect(usage?.total_tokens).toBeGreaterThan(0);

@@ -6,7 +6,7 @@ import { samplePngBase64 } from '../../simulators/index.js';
 import { createApp, keys, simulatorOptions } from '../helpers/app.js';
 import { useNativeApp } from '../helpers/native-app.js';
 import { nativeKeys, useNativeProviders } from '../helpers/native-providers.js';
-import { chunksOf, readEvents } from '../helpers/sse.js';
+import { chunksOf, readEvents, reassemble } from '../helpers/sse.js';
 
 /**
  * `provider: "google"` through the middleware, against the strict Gemini simulator (which
@@ -81,14 +81,7 @@ describe('provider google: streaming', () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    let content = '';
-    let finish: string | null | undefined;
-    let usage: OpenAI.CompletionUsage | null | undefined;
-    for await (const chunk of stream) {
-      content += chunk.choices[0]?.delta.content ?? '';
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-      usage = chunk.usage ?? usage;
-    }
+    const { content, finish, usage } = await reassemble(stream);
     expect(content).toBe(`Hello from google (${model})`);
     expect(finish).toBe('stop');
     expect(usage?.total_tokens).toBeGreaterThan(0);

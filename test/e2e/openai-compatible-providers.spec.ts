@@ -12,7 +12,7 @@ import {
 import { createApp, listen, type RunningServer } from '../helpers/app.js';
 import { recorder } from '../helpers/event-recorder.js';
 import { registerSecret, scanningListeners } from '../helpers/leak-detector.js';
-import { chunksOf, dataOf } from '../helpers/sse.js';
+import { chunksOf, dataOf, reassemble } from '../helpers/sse.js';
 
 /**
  * The OpenAI-compatible providers through the middleware, each against a strict simulator of
@@ -130,12 +130,7 @@ describe.each(names)('provider %s', (name) => {
       messages: ask,
       stream: true,
     });
-    let text = '';
-    let finish: string | null | undefined;
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta.content ?? '';
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-    }
+    const { content: text, finish } = await reassemble(stream);
     expect(text).toBe(`Hello from ${name} (${model})`);
     expect(finish).toBe('stop');
     expect(events.of('error')).toEqual([]);
