@@ -7,7 +7,7 @@ import type { LoadBalancerListeners } from './telemetry/events.js';
 export type { ProviderName };
 
 /** Strategy modes. */
-export type StrategyMode = 'single' | 'loadbalance' | 'fallback';
+export type StrategyMode = 'single' | 'loadbalance' | 'fallback' | 'conditional';
 
 /** What the caller asked for, derived from the route. */
 export type Operation = 'chat' | 'complete' | 'embed';

@@ -1,6 +1,13 @@
 import { providerNames } from '../providers/provider-names.js';
 import { headerValueChars } from '../security/header-policy.js';
 import { configLimits } from './limits.js';
+import {
+  routingModeSchema,
+  routingStrategyDependencies,
+  routingStrategyProperties,
+  routingStrategyRules,
+  routingTargetProperties,
+} from './routing-schema.js';
 
 /**
  * The JSON Schema (draft-07) of both Portkey config formats. The root is Format 1
@@ -109,6 +116,8 @@ const targetProperties = {
   weight: weightSchema,
   retry: retrySchema,
   ...withBothSpellings(targetFields),
+  // Routing (names for conditional routing, usage budgets): Portkey's and LiteLLM's spellings.
+  ...routingTargetProperties,
 };
 
 // `provider` may come from a virtual key instead: its absence is reported after resolution.
@@ -149,9 +158,12 @@ function nodeDefinitions(): Record<string, object> {
         required: ['mode'],
         additionalProperties: false,
         properties: {
-          mode: modeSchema,
+          mode: routingModeSchema,
           ...withBothSpellings({ onStatusCodes: statusCodesSchema, cbConfig: cbConfigSchema }),
+          ...routingStrategyProperties,
         },
+        allOf: routingStrategyRules,
+        dependencies: routingStrategyDependencies,
       },
     };
     if (depth < configLimits.maxDepth) {
@@ -194,6 +206,7 @@ export const knownConfigFields: readonly string[] = [
     'targets',
     'on_status_codes',
     'onStatusCodes',
+    ...Object.keys(routingStrategyProperties),
     ...Object.keys(targetProperties),
   ]),
 ];
