@@ -193,6 +193,24 @@ export interface StateStore {
   increment(key: string, by: number, now: number, ttlMs: number): MaybePromise<number>;
   /** The values of counters, in order (0 for unknown or expired ones). One batched read. */
   counters(keys: readonly string[], now: number): MaybePromise<number[]>;
+  /**
+   * Where a sticky session that moved is held (undefined: nowhere, it is on its own target).
+   * Without `move`, only reads. With `move`, atomically: when the key holds nothing (or has
+   * expired) or holds `move.from`, it is set to `move.to` for `move.ttlMs` and `move.to` is
+   * returned; otherwise what it holds is returned unchanged (another replica moved the session
+   * first, and every replica follows that move). Optional: a store without it keeps moves in
+   * each replica's memory.
+   */
+  pin?(key: string, now: number, move?: PinMove): MaybePromise<string | undefined>;
+}
+
+/** A sticky session's move, for {@link StateStore.pin}. */
+export interface PinMove {
+  /** The target the session is held on now (undefined: none), which is no longer available. */
+  from: string | undefined;
+  /** Where it goes. */
+  to: string;
+  ttlMs: number;
 }
 
 /** Passive health checking (circuit breaking) settings; a config's `strategy.cb_config` overrides them. */

@@ -1,4 +1,4 @@
-import type { FailurePolicy, StateStore, SuccessPolicy, TargetHealth } from '../types.js';
+import type { FailurePolicy, PinMove, StateStore, SuccessPolicy, TargetHealth } from '../types.js';
 import {
   afterFailure,
   afterProbe,
@@ -23,8 +23,9 @@ interface Entry<T> {
 export class MemoryStore implements StateStore {
   readonly #health = new Map<string, Entry<TargetHealth>>();
   readonly #counters = new Map<string, Entry<number>>();
+  readonly #pins = new Map<string, Entry<string>>();
 
-  /** @param capacity Entries kept of each kind (health, counters). Defaults to `10000`. */
+  /** @param capacity Entries kept of each kind (health, counters, pins). Defaults to `10000`. */
   constructor(readonly capacity = 10_000) {}
 
   snapshot(keys: readonly string[], now: number): (TargetHealth | undefined)[] {
@@ -75,6 +76,13 @@ export class MemoryStore implements StateStore {
 
   counters(keys: readonly string[], now: number): number[] {
     return keys.map((key) => this.#read(this.#counters, key, now) ?? 0);
+  }
+
+  pin(key: string, now: number, move?: PinMove): string | undefined {
+    const held = this.#read(this.#pins, key, now);
+    if (move === undefined || (held !== undefined && held !== move.from)) return held;
+    this.#write(this.#pins, key, move.to, now + move.ttlMs);
+    return move.to;
   }
 
   #read<T>(map: Map<string, Entry<T>>, key: string, now: number): T | undefined {

@@ -118,6 +118,20 @@ for i, key in ipairs(KEYS) do
 end
 return result`;
 
+// A pin: t the target a session moved to, ex when it expires (the caller's clock).
+const pinScript = `
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', key, 't', 'ex')
+local held = v[1]
+if held and (tonumber(v[2]) or 0) <= now then held = false end
+if ARGV[2] ~= 'move' then return held end
+local from, to, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
+if held and held ~= from then return held end
+redis.call('HSET', key, 't', to, 'ex', now + ttl)
+redis.call('PEXPIRE', key, math.max(1, ttl))
+return to`;
+
 interface Script {
   readonly source: string;
   readonly sha: string;
@@ -135,6 +149,7 @@ const scripts = {
   release: script(releaseScript),
   increment: script(incrementScript),
   counters: script(countersScript),
+  pin: script(pinScript),
 };
 
 /**
@@ -160,6 +175,7 @@ export function redisStore(options: RedisStoreOptions): StateStore {
   const prefix = options.prefix ?? 'pklb:';
   const healthKey = (key: string) => `${prefix}h:${digest(key)}`;
   const counterKey = (key: string) => `${prefix}c:${digest(key)}`;
+  const pinKey = (key: string) => `${prefix}p:${digest(key)}`;
 
   async function run(which: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
     const tail = [String(keys.length), ...keys, ...args.map(String)];
@@ -225,6 +241,16 @@ export function redisStore(options: RedisStoreOptions): StateStore {
       if (keys.length === 0) return [];
       const reply = await run(scripts.counters, keys.map(counterKey), [now]);
       return (reply as unknown[]).map(Number);
+    },
+
+    async pin(key, now, move) {
+      // Target ids are never empty: '' stands for "held nowhere".
+      const args =
+        move === undefined
+          ? [now, 'read']
+          : [now, 'move', move.from ?? '', move.to, Math.max(1, move.ttlMs)];
+      const reply = await run(scripts.pin, [pinKey(key)], args);
+      return typeof reply === 'string' ? reply : undefined;
     },
   };
 }

@@ -126,7 +126,8 @@ export interface StoreErrorEvent {
     | 'tryProbe'
     | 'releaseProbe'
     | 'increment'
-    | 'counters';
+    | 'counters'
+    | 'pin';
   reason: 'timeout' | 'error';
   /** The error's `code` or class name (`ECONNREFUSED`, `ClientClosedError`), for `error`. */
   error?: string;

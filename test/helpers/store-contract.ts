@@ -179,6 +179,33 @@ export function describeStoreContract(name: string, makeStore: () => StateStore)
       expect(await store.counters([], t0)).toEqual([]);
     });
 
+    it('holds a sticky move: one of many concurrent moves wins, a held move is replaced only from its own target, it expires', async () => {
+      const store = makeStore();
+      const pin = store.pin?.bind(store);
+      expect(pin).toBeTypeOf('function');
+      if (pin === undefined) return;
+      const session = key();
+      expect(await pin(session, t0)).toBeUndefined();
+      const moves = await Promise.all(
+        ['b', 'c', 'd', 'b', 'c'].map((to) =>
+          pin(session, t0, { from: undefined, to, ttlMs: 1000 }),
+        ),
+      );
+      const winner = moves[0] as string;
+      // Every replica follows the one move that won.
+      expect(new Set(moves)).toEqual(new Set([winner]));
+      expect(await pin(session, t0 + 10)).toBe(winner);
+      // A move from a target it is not held on is refused (someone moved it already).
+      expect(await pin(session, t0 + 20, { from: 'zzz', to: 'e', ttlMs: 1000 })).toBe(winner);
+      // Its held target is gone too: it moves on, for a fresh TTL.
+      expect(await pin(session, t0 + 30, { from: winner, to: 'e', ttlMs: 1000 })).toBe('e');
+      expect(await pin(session, t0 + 1029)).toBe('e');
+      expect(await pin(session, t0 + 1030)).toBeUndefined();
+      // An expired move is no move: a new one takes its place.
+      expect(await pin(session, t0 + 1031, { from: 'x', to: 'f', ttlMs: 500 })).toBe('f');
+      expect(await pin(key(), t0)).toBeUndefined();
+    });
+
     it('never fails a request through the fail-open wrapper, even when every call rejects or hangs', async () => {
       const store = makeStore();
       const failures: StoreFailure[] = [];
