@@ -162,16 +162,16 @@ async function pick<R>(
   if (weightOf === undefined) {
     return { index: pickByWeight(candidates, () => driver.random()), reason: weighted };
   }
-  let lowered: string[] | undefined;
+  const lowered: string[] = [];
   const weights: Weighted[] = candidates.map((candidate) => {
     const weight = weightOf(candidate);
-    if (weight < candidate.weight) (lowered ??= []).push(candidate.label);
+    if (weight < candidate.weight) lowered.push(candidate.label);
     return { weight };
   });
   const index = pickByWeight(weights, () => driver.random());
   return {
     index,
-    reason: lowered === undefined ? weighted : { rule: 'weighted', slowStart: lowered },
+    reason: lowered.length === 0 ? weighted : { rule: 'weighted', slowStart: lowered },
   };
 }
 
