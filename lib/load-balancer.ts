@@ -16,6 +16,8 @@ import { explainCall } from './proxy/explain.js';
 import { upstreamHeaders } from './proxy/request-headers.js';
 import { asLoadBalancerError, sendError } from './proxy/send-error.js';
 import { createUpstreamProxy } from './proxy/upstream-proxy.js';
+import { type Metadata, requestMetadata } from './routing/metadata.js';
+import { RoutingGate } from './routing/router.js';
 import { SecretForms } from './security/secret-scrubber.js';
 import { resolveSettings } from './settings.js';
 import { BoundedCache } from './shared/bounded-cache.js';
@@ -111,7 +113,34 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
           { param: dryRunHeader },
         );
       }
-      const call = prepareCall(req, res, route, params, config, events);
+      // Request metadata (x-portkey-metadata, getMetadata): checked before anything is sent.
+      const metadata = requestMetadata(req, settings.metadata);
+      if (isPromise(metadata)) {
+        metadata.then(
+          (known) => launch(req, res, route, params, config, events, known, dryRun),
+          (error: unknown) => refuse(res, events, error),
+        );
+      } else {
+        launch(req, res, route, params, config, events, metadata, dryRun);
+      }
+    } catch (error) {
+      refuse(res, events, error);
+    }
+  }
+
+  function launch(
+    req: Request,
+    res: Response,
+    route: Route,
+    params: Params,
+    config: ResolvedConfig,
+    events: CallEvents,
+    metadata: Metadata | undefined,
+    dryRun: boolean,
+  ): void {
+    try {
+      events.metadata = metadata;
+      const call = prepareCall(req, res, route, params, config, events, metadata, dryRun);
       if (dryRun) {
         explainCall(call, settings).catch((error: unknown) => refuse(res, events, error));
       } else {
@@ -135,8 +164,18 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
     params: Params,
     config: ResolvedConfig,
     events: CallEvents,
+    metadata: Metadata | undefined,
+    dryRun: boolean,
   ): Call {
     const prepared = new Map<TargetNode, PreparedRequest>();
+    const facts = { metadata, params, headers: req.headers, url: { pathname: pathOf(req.url) } };
+    const routing = settings.routing.needsGate(config.tree)
+      ? new RoutingGate(settings.routing, config.tree, facts, {
+          dryRun,
+          onBudgetSkip: (skip) => events.budgetSkipped(skip),
+        })
+      : undefined;
+    if (routing?.countsTokens === true) events.countUsage = true;
     return {
       req,
       res,
@@ -158,6 +197,8 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
         settings.health === undefined
           ? undefined
           : new HealthGate(settings.health, (change) => events.breaker(change)),
+      facts,
+      routing,
       retries: 0,
       current: undefined,
       clientGone: false,

@@ -5,13 +5,16 @@ import { ConfigResolver } from './config/config-resolver.js';
 import { resolveVirtualKeys, VirtualKeyError, type VirtualKeyTable } from './config/normalize.js';
 import { didYouMean } from './config/suggest.js';
 import { LoadBalancerError } from './errors.js';
-import type { StoreFailure } from './health/fail-open-store.js';
-import { type BreakerDefaults, SharedHealth } from './health/health-gate.js';
+import { FailOpenStore, type StoreFailure } from './health/fail-open-store.js';
+import { type BreakerDefaults, SharedHealth, targetIdentity } from './health/health-gate.js';
 import { MemoryStore } from './health/memory-store.js';
 import { providerNames } from './providers/provider-names.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
 import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
+import type { MetadataSource } from './routing/metadata.js';
+import { SharedRouting } from './routing/router.js';
+import type { UsageLimits } from './routing/usage-budget.js';
 import { isHeaderName, isHeaderValue } from './security/header-policy.js';
 import { HostPolicy, systemResolveHost } from './security/host-policy.js';
 import { EventSink } from './telemetry/events.js';
@@ -44,7 +47,14 @@ export interface Settings extends CallSettings {
   readonly guardedAgents: { checked: AgentPair; exact: AgentPair } | undefined;
   /** The server's `allowedHosts`. */
   readonly hosts: HostPolicy;
+  /** Where request metadata comes from (`x-portkey-metadata`, `getMetadata`). */
+  readonly metadata: MetadataSource<HostRequest>;
+  /** State of sticky sessions, load-aware picks and usage budgets. */
+  readonly routing: SharedRouting;
 }
+
+/** The request as `getMetadata` receives it (Express's, named without importing Express here). */
+type HostRequest = Parameters<NonNullable<LoadBalancerOptions['getMetadata']>>[0];
 
 /** The one literal of defaults; `undefined` in the options means "use the default". */
 const defaults = {
@@ -71,6 +81,8 @@ const optionNames: readonly (keyof LoadBalancerOptions)[] = [
   'config',
   'configs',
   'getConfig',
+  'getMetadata',
+  'acceptMetadataHeader',
   'requestConfig',
   'virtualKeys',
   'allowedHosts',
@@ -140,6 +152,18 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
       'must be a function of the request, e.g. (req) => req.user.plan',
     );
   }
+  if (options.getMetadata !== undefined && typeof options.getMetadata !== 'function') {
+    throw invalidOption(
+      'getMetadata',
+      'must be a function of the request, e.g. (req) => ({ user_id: req.user.id })',
+    );
+  }
+  if (
+    options.acceptMetadataHeader !== undefined &&
+    typeof options.acceptMetadataHeader !== 'boolean'
+  ) {
+    throw invalidOption('acceptMetadataHeader', 'must be true or false');
+  }
   const requestConfig = options.requestConfig ?? defaults.requestConfig;
   if (!policies.includes(requestConfig)) {
     throw invalidOption(
@@ -206,29 +230,46 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   const agents = keepAliveAgents();
   const providers = createProviderRegistry(options.providers);
   const breaker = options.circuitBreaker === false ? undefined : (options.circuitBreaker ?? {});
-  const virtualKeys = virtualKeyTable(options.virtualKeys);
+  const { credentials: virtualKeyCredentials, budgets: virtualKeyBudgets } = splitVirtualKeys(
+    options.virtualKeys,
+  );
+  const virtualKeys = virtualKeyTable(virtualKeyCredentials);
   const events = new EventSink(
     options.on === undefined ? [] : Array.isArray(options.on) ? options.on : [options.on],
   );
   const store = stateStore(options.store);
   const storeTimeout = milliseconds('storeTimeout', options.storeTimeout, defaults.storeTimeout);
+  const onStoreFailure = storeErrorReporter(events, clock);
+  const health =
+    breaker === undefined
+      ? undefined
+      : new SharedHealth(store, breakerDefaults(breaker), providers, clock.now, {
+          timeoutMs: storeTimeout,
+          onStoreFailure,
+        });
+  const random = options.random ?? Math.random;
+  const routing = new SharedRouting({
+    // One fail-open wrapper with the breaker's, so a failing store rests for both at once.
+    store: health?.store ?? new FailOpenStore(store, storeTimeout, clock.now, onStoreFailure),
+    keyOf: (target) => health?.keyOf(target) ?? targetIdentity(providers, target),
+    now: clock.now,
+    random,
+    virtualKeyBudgets,
+    // A crashed replica's in-flight counts are forgotten this long after their last change.
+    inFlightTtlMs: Math.min(timeout, deadline) + 5000,
+    explorationRate: 0.05,
+  });
   return {
     configs: new ConfigResolver(options, virtualKeys, requestConfig, hosts),
     providers,
-    random: options.random ?? Math.random,
+    random,
     clock,
     bodyLimit,
     timeout,
     deadline,
     backoff,
     maxEjectionMs: backoff.maxRetryAfterMs,
-    health:
-      breaker === undefined
-        ? undefined
-        : new SharedHealth(store, breakerDefaults(breaker), providers, clock.now, {
-            timeoutMs: storeTimeout,
-            onStoreFailure: storeErrorReporter(events, clock),
-          }),
+    health,
     forwardedHeaders: resolveForwardedHeaders(options.forwardHeaders),
     httpAgent: options.httpAgent ?? agents.http,
     httpsAgent: options.httpsAgent ?? agents.https,
@@ -236,7 +277,45 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     hosts,
     events,
     allowDryRun: options.allowDryRun === true,
+    metadata: {
+      getMetadata: options.getMetadata,
+      acceptHeader: options.acceptMetadataHeader !== false,
+    },
+    routing,
   };
+}
+
+/**
+ * The `virtualKeys` option as credentials (checked like a target) and budgets (`rpm`, `tpm`),
+ * which are limits of the server's, not fields of a provider.
+ */
+function splitVirtualKeys(table: LoadBalancerOptions['virtualKeys']): {
+  credentials: LoadBalancerOptions['virtualKeys'];
+  budgets: Map<string, UsageLimits>;
+} {
+  const budgets = new Map<string, UsageLimits>();
+  if (table === undefined || typeof table !== 'object' || table === null) {
+    return { credentials: table, budgets };
+  }
+  const credentials: NonNullable<LoadBalancerOptions['virtualKeys']> = {};
+  for (const [name, entry] of Object.entries(table)) {
+    if (typeof entry !== 'object' || entry === null) {
+      credentials[name] = entry;
+      continue;
+    }
+    const { rpm, tpm, ...rest } = entry;
+    for (const [field, value] of Object.entries({ rpm, tpm })) {
+      if (value !== undefined && !(Number.isInteger(value) && (value as number) >= 0)) {
+        throw invalidOption(
+          `virtualKeys.${name}.${field}`,
+          'must be a whole number of at least 0, e.g. 600',
+        );
+      }
+    }
+    if (rpm !== undefined || tpm !== undefined) budgets.set(name, { rpm, tpm });
+    credentials[name] = rest;
+  }
+  return { credentials, budgets };
 }
 
 interface AgentPair {

@@ -61,6 +61,12 @@ export interface PortkeyOption {
   /** Client headers to forward to this target. */
   forwardHeaders?: string[];
   forward_headers?: string[];
+  /** The name a conditional strategy's `then` and `default` refer to (unique among siblings). */
+  name?: string;
+  /** Requests per minute this target takes (counted per attempt, across replicas). */
+  rpm?: number;
+  /** Tokens per minute this target takes (from each answer's `usage`). */
+  tpm?: number;
 }
 
 /** Portkey's original config (Format 1): `{ mode, options }`. */
@@ -75,8 +81,22 @@ export interface PortkeyConfigV1 {
 
 /** A node of the current Portkey config (Format 2): a strategy with targets, or a target. */
 export interface PortkeyTarget extends PortkeyOption {
-  strategy?: { mode: StrategyMode; on_status_codes?: number[] };
+  strategy?: PortkeyStrategy;
   targets?: PortkeyTarget[];
+}
+
+/** A Format 2 node's `strategy`. */
+export interface PortkeyStrategy {
+  mode: StrategyMode;
+  on_status_codes?: number[];
+  /** `loadbalance`: how the available targets are picked. Defaults to `'weighted'`. */
+  algorithm?: 'weighted' | 'least-busy' | 'least-latency';
+  /** `loadbalance`: sticky sessions keyed by these fields; a moved session stays `ttl` seconds (default 3600). */
+  sticky?: { enabled?: boolean; hash_fields: string[]; ttl?: number };
+  /** `conditional`: rules tried in order; `then` names a target. */
+  conditions?: { query: Record<string, unknown>; then: string }[];
+  /** `conditional`: the target when no condition matches. */
+  default?: string;
 }
 
 /** Either config format. */
@@ -98,7 +118,20 @@ export interface VirtualKey {
   apiVersion?: string;
   openaiOrganization?: string;
   openaiProject?: string;
+  /**
+   * Requests per minute (fixed, epoch-aligned windows) across every target using this key,
+   * counted in the shared store, so the limit holds across replicas. Defaults to `undefined` (no limit).
+   */
+  rpm?: number;
+  /**
+   * Tokens per minute (as the provider's `usage` reports them, streams included) across every
+   * target using this key. Defaults to `undefined` (no limit).
+   */
+  tpm?: number;
 }
+
+/** Request metadata: Portkey's `x-portkey-metadata`, a flat object of string values. */
+export type RequestMetadata = Record<string, string>;
 
 /** A value, or a Promise of it: store operations may answer either way. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -230,6 +263,12 @@ export interface CircuitBreakerOptions {
   cooldownMs?: number;
   /** Provider statuses that count as failures (connection errors and timeouts always do). Defaults to `429` and every `5xx`. */
   failureStatusCodes?: number[];
+  /**
+   * Slow start: after a target's breaker closes, its share of loadbalance picks ramps linearly
+   * from 10% of its weight to all of it over this many milliseconds, so a provider back from an
+   * outage is not hit with its whole share at once. `0` turns it off. Defaults to `30000`.
+   */
+  slowStartMs?: number;
 }
 
 /** Backoff between retries of one target. */
@@ -359,6 +398,21 @@ export interface LoadBalancerOptions {
   getConfig?: (
     req: Request,
   ) => string | PortkeyConfig | undefined | Promise<string | PortkeyConfig | undefined>;
+  /**
+   * Metadata the host establishes for a request (`req.user`, a tenant): a flat object of string
+   * values, or undefined. May return a Promise. Its keys win over the same keys of the
+   * `x-portkey-metadata` header (the two are merged); set `acceptMetadataHeader: false` so that a
+   * caller cannot set any metadata at all. Conditional routing (`metadata.*`), sticky sessions,
+   * events and the dry run see the result. Defaults to `undefined`.
+   */
+  getMetadata?: (
+    req: Request,
+  ) => RequestMetadata | undefined | Promise<RequestMetadata | undefined>;
+  /**
+   * Whether the `x-portkey-metadata` request header is read (it is never forwarded either way).
+   * `false` leaves metadata to `getMetadata` alone, so callers cannot forge it. Defaults to `true`.
+   */
+  acceptMetadataHeader?: boolean;
   /** What a request may say about routing; see {@link RequestConfigPolicy}. Defaults to `'allow'`. */
   requestConfig?: RequestConfigPolicy;
   /**

@@ -250,12 +250,7 @@ export class SharedHealth {
   keyOf(target: TargetNode): string {
     let key = this.#keys.get(target);
     if (key === undefined) {
-      const base = upstreamBaseOf(this.providers, target);
-      const keyHash =
-        target.apiKey === undefined
-          ? '-'
-          : createHash('sha256').update(target.apiKey).digest('hex').slice(0, 16);
-      key = `${target.provider} ${base.origin}${base.pathPrefix} ${target.azure?.deploymentId ?? '-'} ${keyHash}`;
+      key = targetIdentity(this.providers, target);
       this.#keys.set(target, key);
     }
     return key;
@@ -270,6 +265,19 @@ export class SharedHealth {
     }
     return policy;
   }
+}
+
+/**
+ * A target's identity in shared state (health, in-flight counts, usage budgets): provider, base
+ * URL, Azure deployment and a hash of the key, never the key.
+ */
+export function targetIdentity(providers: ProviderRegistry, target: TargetNode): string {
+  const base = upstreamBaseOf(providers, target);
+  const keyHash =
+    target.apiKey === undefined
+      ? '-'
+      : createHash('sha256').update(target.apiKey).digest('hex').slice(0, 16);
+  return `${target.provider} ${base.origin}${base.pathPrefix} ${target.azure?.deploymentId ?? '-'} ${keyHash}`;
 }
 
 function resolvePolicy(defaults: BreakerDefaults, own: BreakerOverrides | undefined): TargetPolicy {

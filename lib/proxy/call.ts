@@ -9,12 +9,16 @@ import type {
 } from '../config/config-tree.js';
 import { LoadBalancerError } from '../errors.js';
 import type { HealthGate } from '../health/health-gate.js';
+import type { RoutingFacts, RoutingGate } from '../routing/router.js';
 import {
   type Availability,
+  type Choice,
   nodeAvailability,
   type PlanDriver,
   runPlan,
+  type SelectionReason,
 } from '../routing/run-plan.js';
+import { retryAfterMs as budgetWaitMs, retryAfterSeconds } from '../routing/usage-budget.js';
 import type { Clock } from '../types.js';
 import {
   type Attempt,
@@ -66,6 +70,10 @@ export interface Call {
   /** Checks that need I/O before anything is sent (custom host addresses); rejects to refuse. */
   readonly preflight: Promise<void> | undefined;
   readonly events: CallEvents;
+  /** What conditional routing and sticky sessions read: metadata, params, headers, path. */
+  readonly facts: RoutingFacts;
+  /** Sticky sessions, load-aware picks and budgets; undefined when the config uses none. */
+  readonly routing: RoutingGate | undefined;
   /** Retries made so far, for `x-portkey-retry-attempt-count`. */
   retries: number;
   current: Attempt | undefined;
@@ -86,10 +94,12 @@ export async function runCall(call: Call, settings: CallSettings): Promise<void>
   call.res.once('close', () => {
     clearTimeout(deadline);
     onClientClose(call);
+    call.routing?.endAll();
   });
   try {
     await call.preflight;
     await call.health?.load(call.tree.targets);
+    await call.routing?.load();
     const outcome = await runPlan<UpstreamAnswer>(call.tree.root, driver);
     deliver(call, outcome, settings, driver);
   } catch (error) {
@@ -188,11 +198,14 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
   }
 
   discard(outcome: AttemptOutcome): void {
+    if (outcome.kind === 'response') {
+      this.call.routing?.endInFlight(outcome.response.attempt.prepared.target);
+    }
     discard(outcome);
   }
 
   availability(target: TargetNode): Availability {
-    return this.call.health?.availability(target) ?? alwaysAvailable;
+    return availabilityOf(this.call, target);
   }
 
   stopped(): boolean {
@@ -220,10 +233,28 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
     remaining: readonly ConfigNode[],
     available: readonly ConfigNode[],
     picked: ConfigNode,
+    reason: SelectionReason,
   ): void {
-    this.call.events.selected(node, remaining, available, picked, (child) =>
-      nodeAvailability(child, this),
+    this.call.events.selected(
+      node,
+      remaining,
+      available,
+      picked,
+      (child) => nodeAvailability(child, this),
+      reason,
     );
+  }
+
+  conditionFacts(): RoutingFacts {
+    return this.call.facts;
+  }
+
+  choose(
+    node: StrategyNode,
+    candidates: readonly ConfigNode[],
+    first: boolean,
+  ): Choice | undefined | Promise<Choice | undefined> {
+    return this.call.routing?.choose(node, candidates, first, (child) => child.weight);
   }
 
   onRetry(target: TargetNode, retry: number, delayMs: number, outcome: AttemptOutcome): void {
@@ -235,7 +266,28 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
   }
 }
 
+/** The breaker's word on a target, then its usage budgets'. */
+export function availabilityOf(call: Call, target: TargetNode): Availability {
+  const health = call.health?.availability(target) ?? alwaysAvailable;
+  return call.routing === undefined ? health : call.routing.availability(target, health);
+}
+
 function attempt(
+  call: Call,
+  settings: CallSettings,
+  target: TargetNode,
+  retry: number,
+): Promise<AttemptOutcome> {
+  // Usage budgets count each attempt at admission; a full one skips the target like a breaker.
+  const admitted = call.routing?.admit(target) ?? true;
+  if (admitted === true) return admittedAttempt(call, settings, target, retry);
+  if (admitted === false) return Promise.resolve(unavailableOutcome(call, target));
+  return admitted.then((ok) =>
+    ok ? admittedAttempt(call, settings, target, retry) : unavailableOutcome(call, target),
+  );
+}
+
+function admittedAttempt(
   call: Call,
   settings: CallSettings,
   target: TargetNode,
@@ -262,8 +314,14 @@ function attempt(
 const probeMarginMs = 1000;
 
 function unavailableOutcome(call: Call, target: TargetNode): AttemptOutcome {
-  const health = call.health?.availability(target) ?? alwaysAvailable;
-  return { kind: 'unavailable', retryAt: health.retryAt, rateLimited: health.rateLimited };
+  const health = availabilityOf(call, target);
+  const outcome: AttemptOutcome = {
+    kind: 'unavailable',
+    retryAt: health.retryAt,
+    rateLimited: health.rateLimited,
+  };
+  if (health.overBudget === true) outcome.overBudget = true;
+  return outcome;
 }
 
 function startAttempt(
@@ -275,6 +333,8 @@ function startAttempt(
   timeout: number,
 ): Promise<AttemptOutcome> {
   if (retry > 0) call.retries++;
+  call.routing?.beginInFlight(target);
+  const startedAt = settings.clock.now();
   if (call.events.sink.has('attempt')) {
     call.events.attempt(
       target,
@@ -283,9 +343,11 @@ function startAttempt(
     );
   }
   return new Promise<AttemptOutcome>((resolve, reject) => {
-    const current = new CallAttempt(prepared, timeout, call.req.url ?? '/', (outcome) =>
-      resolve(withHealth(call, settings, current, outcome)),
-    );
+    const current = new CallAttempt(prepared, timeout, call.req.url ?? '/', (outcome) => {
+      if (call.routing !== undefined)
+        routingAfter(call.routing, target, outcome, settings, startedAt);
+      resolve(withHealth(call, settings, current, outcome));
+    });
     current.reject = reject;
     if (call.listenerBaseline === undefined) call.listenerBaseline = listenerBaseline(call.req);
     else removeAttemptListeners(call.req, call.listenerBaseline);
@@ -366,6 +428,23 @@ function withHealth(
   return answered;
 }
 
+/** What an attempt's outcome tells the routing rules: its latency; the end of a failed one. */
+function routingAfter(
+  routing: RoutingGate,
+  target: TargetNode,
+  outcome: AttemptOutcome,
+  settings: CallSettings,
+  startedAt: number,
+): void {
+  if (outcome.kind === 'stopped') {
+    routing.endInFlight(target);
+    return;
+  }
+  routing.recordLatency(target, settings.clock.now() - startedAt);
+  // An answer stays in flight until it is delivered (the call's end) or discarded.
+  if (outcome.kind !== 'response') routing.endInFlight(target);
+}
+
 function afterRecording(
   recorded: void | Promise<void>,
   outcome: AttemptOutcome,
@@ -416,6 +495,10 @@ function deliver(
       const target = attempt.prepared.target;
       const stream = upstream.headers['content-type']?.startsWith('text/event-stream') === true;
       call.events.answered(call.res, target, outcome.status, stream, () => call.retries);
+      const routing = call.routing;
+      if (routing?.countsTokens === true) {
+        call.res.once('close', () => routing.countTokens(target, call.events.tokenUsage));
+      }
       driver.answerHeaders = answerHeaders(call, target);
       driver.delivered = { prepared: attempt.prepared, status: outcome.status };
       handleUpstreamResponse(attempt, upstream, call.res, driver);
@@ -433,6 +516,16 @@ function deliver(
       return;
     }
     case 'unavailable': {
+      if (outcome.overBudget === true) {
+        const seconds = retryAfterSeconds(budgetWaitMs(settings.clock.now(), outcome.retryAt));
+        const error = new LoadBalancerError(
+          'ERR_BUDGET_EXCEEDED',
+          `Every target of this config has used its rpm/tpm budget for this window; retry in ${seconds} s`,
+          { type: 'rate_limit_error' },
+        );
+        fail(call, error, { 'retry-after': String(seconds), 'x-portkey-trace-id': call.traceId });
+        return;
+      }
       const waitSeconds = Math.max(1, Math.ceil((outcome.retryAt - settings.clock.now()) / 1000));
       const error = outcome.rateLimited
         ? new LoadBalancerError(

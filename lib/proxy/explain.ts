@@ -2,7 +2,7 @@ import type { ConfigNode } from '../config/config-tree.js';
 import { nodeAvailability, type PlanDriver, runPlan } from '../routing/run-plan.js';
 import { maskSecret, redactSecrets } from '../security/redact.js';
 import type { PreparedRequest } from './attempt.js';
-import type { Call, CallSettings } from './call.js';
+import { availabilityOf, type Call, type CallSettings } from './call.js';
 import { describeCandidates } from './call-events.js';
 import { sendJson } from './send-error.js';
 
@@ -13,6 +13,7 @@ import { sendJson } from './send-error.js';
 export async function explainCall(call: Call, settings: CallSettings): Promise<void> {
   await call.preflight;
   await call.health?.load(call.tree.targets);
+  await call.routing?.load();
   const selections: unknown[] = [];
   let chosen: PreparedRequest | undefined;
   const driver: PlanDriver<PreparedRequest> = {
@@ -21,20 +22,23 @@ export async function explainCall(call: Call, settings: CallSettings): Promise<v
       return { kind: 'response', status: 200, retryAfterMs: undefined, response: chosen };
     },
     discard: () => undefined,
-    availability: (target) =>
-      call.health?.availability(target) ?? { available: true, retryAt: 0, rateLimited: false },
+    availability: (target) => availabilityOf(call, target),
+    conditionFacts: () => call.facts,
+    choose: (node, candidates, first) =>
+      call.routing?.choose(node, candidates, first, (child) => child.weight),
     stopped: () => false,
     now: settings.clock.now,
     retryDelay: () => undefined,
     sleep: async () => undefined,
     random: settings.random,
-    onSelect(node, remaining, available, picked) {
+    onSelect(node, remaining, available, picked, reason) {
       selections.push({
         node: node.label,
         candidates: describeCandidates(node, remaining, available, (child) =>
           nodeAvailability(child, driver),
         ),
         picked: picked.label,
+        ...reason,
       });
     },
   };
@@ -45,8 +49,9 @@ export async function explainCall(call: Call, settings: CallSettings): Promise<v
     config: { format: call.tree.format, tree: describeNode(call.tree.root) },
     selections,
   };
+  if (call.facts.metadata !== undefined) plan.metadata = call.facts.metadata;
   if (outcome.kind === 'unavailable') {
-    plan.outcome = 'unavailable';
+    plan.outcome = outcome.overBudget === true ? 'over-budget' : 'unavailable';
     plan.retry_at = new Date(outcome.retryAt).toISOString();
   } else if (chosen !== undefined) {
     plan.outcome = 'would-send';
@@ -78,13 +83,25 @@ function describeNode(node: ConfigNode): Record<string, unknown> {
   if (node.kind === 'strategy') {
     return {
       path: node.label,
-      strategy: { mode: node.mode, on_status_codes: node.onStatusCodes },
+      name: node.name,
+      strategy: {
+        mode: node.mode,
+        on_status_codes: node.onStatusCodes,
+        algorithm: node.mode === 'loadbalance' ? node.algorithm : undefined,
+        sticky:
+          node.sticky === undefined
+            ? undefined
+            : { hash_fields: node.sticky.hashFields, ttl: node.sticky.ttlMs / 1000 },
+      },
       weight: node.weight,
       targets: node.targets.map(describeNode),
     };
   }
   return {
     path: node.label,
+    name: node.name,
+    rpm: node.budget?.rpm,
+    tpm: node.budget?.tpm,
     provider: node.provider,
     weight: node.weight,
     virtual_key: node.virtualKey,

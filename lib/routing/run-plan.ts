@@ -1,6 +1,7 @@
 import type { ConfigNode, RetryPolicy, StrategyNode, TargetNode } from '../config/config-tree.js';
 import { LoadBalancerError } from '../errors.js';
 import { isPromise } from '../shared/values.js';
+import type { SelectionRule } from '../telemetry/events.js';
 import type { MaybePromise } from '../types.js';
 import { type ConditionFacts, evaluate } from './conditions.js';
 import { pickByWeight, type Weighted } from './weighted-pick.js';
@@ -41,14 +42,7 @@ export interface Availability {
  * load-aware algorithm, or a conditional rule (`condition` is its index) or the `default`.
  */
 export interface SelectionReason {
-  rule:
-    | 'weighted'
-    | 'sticky-hit'
-    | 'sticky-move'
-    | 'least-busy'
-    | 'least-latency'
-    | 'condition'
-    | 'default';
+  rule: SelectionRule;
   /** The matching rule's index in `conditions` (rule `condition`). */
   condition?: number;
   /** Targets whose weight slow start lowered in this pick, by path. */
