@@ -11,6 +11,7 @@ export type Recorded = {
 const names: LoadBalancerEventName[] = [
   'request',
   'select',
+  'budget-skip',
   'attempt',
   'retry',
   'fallback',
