@@ -14,6 +14,7 @@ import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
 import type { MetadataSource } from './routing/metadata.js';
 import { SharedRouting } from './routing/router.js';
+import { slowStartDefaults } from './routing/slow-start.js';
 import type { UsageLimits } from './routing/usage-budget.js';
 import { isHeaderName, isHeaderValue } from './security/header-policy.js';
 import { HostPolicy, systemResolveHost } from './security/host-policy.js';
@@ -67,6 +68,7 @@ const defaults = {
     minimumRequests: 10,
     windowMs: 60_000,
     cooldownMs: 30_000,
+    slowStartMs: slowStartDefaults.windowMs,
   },
   storeTimeout: 100,
   requestConfig: 'allow',
@@ -445,7 +447,19 @@ function breakerDefaults(options: CircuitBreakerOptions): BreakerDefaults {
       defaults.circuitBreaker.cooldownMs,
     ),
     failureStatusCodes: statuses,
+    slowStartMs: slowStartOf(options.slowStartMs),
   };
+}
+
+function slowStartOf(value: number | undefined): number {
+  const resolved = value ?? defaults.circuitBreaker.slowStartMs;
+  if (!Number.isInteger(resolved) || resolved < 0) {
+    throw invalidOption(
+      'circuitBreaker.slowStartMs',
+      'must be a whole number of milliseconds, 0 to turn slow start off, e.g. 30000',
+    );
+  }
+  return resolved;
 }
 
 /** Headers sent on every call must be sendable: refused here rather than on each request. */

@@ -154,6 +154,11 @@ export interface TargetHealth {
   probeUntil: number;
   /** Whether the ejection comes from a provider's rate limit (a 429 with `retry-after`). */
   rateLimited: boolean;
+  /**
+   * When the breaker last closed (a probe succeeded), kept while slow start ramps the target's
+   * share back up; undefined otherwise. A store that never sets it only loses the ramp.
+   */
+  closedAt?: number;
 }
 
 /** What a failure does to a target's state: the breaker's policy for one target. */
@@ -177,6 +182,11 @@ export interface SuccessPolicy {
   windowMs: number;
   /** Whether successes are counted (only the percentage rule needs them). */
   countRequests: boolean;
+  /**
+   * When above 0, a breaker that closes is remembered (closed, with `closedAt`) for this long,
+   * for slow start; otherwise it is forgotten at once.
+   */
+  slowStartMs?: number;
 }
 
 /**

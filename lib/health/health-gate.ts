@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { BreakerOverrides, TargetNode } from '../config/config-tree.js';
 import { type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
 import type { Availability } from '../routing/run-plan.js';
+import { slowStartWeight } from '../routing/slow-start.js';
 import { isPromise } from '../shared/values.js';
 import type { FailurePolicy, MaybePromise, StateStore, TargetHealth } from '../types.js';
 import { availableAgainAt, breakerState } from './circuit-breaker.js';
@@ -31,6 +32,8 @@ export interface BreakerDefaults {
   readonly cooldownMs: number;
   /** Undefined: 429 and every 5xx. */
   readonly failureStatusCodes: readonly number[] | undefined;
+  /** Slow start's window after a breaker closes; 0: off. */
+  readonly slowStartMs: number;
 }
 
 /** One target's breaker policy, resolved once per target node. */
@@ -128,6 +131,26 @@ export class HealthGate {
     return isPromise(granted) ? granted.then(decide) : decide(granted);
   }
 
+  /**
+   * The weight to pick `target` with now: lowered by slow start while its breaker has only
+   * just closed (as the last snapshot or this request's own probe says), else its own.
+   */
+  weightOf(target: TargetNode): number {
+    const closedAt = this.#records.get(this.shared.keyOf(target))?.closedAt;
+    if (closedAt === undefined) return target.weight;
+    return slowStartWeight(
+      target.weight,
+      closedAt,
+      this.shared.now(),
+      this.shared.defaults.slowStartMs,
+    );
+  }
+
+  /** Whether slow start is on: otherwise weights are never lowered. */
+  get slowStart(): boolean {
+    return this.shared.defaults.slowStartMs > 0;
+  }
+
   /** Whether a provider status counts against the target. */
   isFailureStatus(target: TargetNode, status: number): boolean {
     const statuses = this.shared.policyOf(target).failureStatusCodes;
@@ -195,7 +218,11 @@ export class HealthGate {
     const countRequests = failure.failureThresholdPercentage > 0;
     // Without the percentage rule only a probe's success changes anything: no store call.
     if (!probing && !countRequests) return;
-    const policy = { windowMs: failure.windowMs, countRequests };
+    const policy = {
+      windowMs: failure.windowMs,
+      countRequests,
+      slowStartMs: this.shared.defaults.slowStartMs,
+    };
     const after = this.shared.store.run(
       'recordSuccess',
       (store) => store.recordSuccess(key, now, policy),
@@ -204,7 +231,9 @@ export class HealthGate {
     );
     const keep = (health: TargetHealth | undefined) => {
       this.#records.set(key, health);
-      if (probing && health === undefined) this.onChange?.({ target, key, state: 'closed' });
+      if (probing && breakerState(health, now) === 'closed') {
+        this.onChange?.({ target, key, state: 'closed' });
+      }
     };
     if (isPromise(after)) return after.then(keep);
     keep(after);

@@ -36,7 +36,10 @@ export class MemoryStore implements StateStore {
     const before = this.#read(this.#health, key, now);
     const after = afterFailure(before, now, policy);
     if (after !== before) {
-      this.#write(this.#health, key, after, keepUntil(after, policy.windowMs, policy.cooldownMs));
+      // A failure counted while slow start ramps keeps the state as long as the ramp needs it.
+      const held = after.closedAt === undefined ? 0 : (this.#health.get(key)?.expiresAt ?? 0);
+      const until = keepUntil(after, policy.windowMs, policy.cooldownMs);
+      this.#write(this.#health, key, after, Math.max(until, held));
     }
     return after;
   }
@@ -45,8 +48,10 @@ export class MemoryStore implements StateStore {
     const before = this.#read(this.#health, key, now);
     const after = afterSuccess(before, now, policy);
     if (after === undefined) this.#health.delete(key);
-    else if (after !== before)
-      this.#write(this.#health, key, after, keepUntil(after, policy.windowMs, 0));
+    else if (after !== before) {
+      const ramp = after.closedAt === undefined ? 0 : after.closedAt + (policy.slowStartMs ?? 0);
+      this.#write(this.#health, key, after, Math.max(keepUntil(after, policy.windowMs, 0), ramp));
+    }
     return after;
   }
 

@@ -170,10 +170,15 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
   /** The answer being delivered, once there is one. */
   delivered: { prepared: PreparedRequest; status: number } | undefined = undefined;
 
+  /** Slow start's weights; undefined (plain weights) when the breaker or slow start is off. */
+  readonly weightOf: ((node: ConfigNode) => number) | undefined;
+
   constructor(
     readonly call: Call,
     private readonly settings: CallSettings,
-  ) {}
+  ) {
+    this.weightOf = slowStartWeights(call);
+  }
 
   get events(): CallEvents {
     return this.call.events;
@@ -254,7 +259,7 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
     candidates: readonly ConfigNode[],
     first: boolean,
   ): Choice | undefined | Promise<Choice | undefined> {
-    return this.call.routing?.choose(node, candidates, first, (child) => child.weight);
+    return this.call.routing?.choose(node, candidates, first, this.weightOf ?? plainWeight);
   }
 
   onRetry(target: TargetNode, retry: number, delayMs: number, outcome: AttemptOutcome): void {
@@ -264,6 +269,17 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
   onMoveOn(from: ConfigNode, outcome: AttemptOutcome): void {
     this.call.events.movedOn(from, outcome);
   }
+}
+
+/** Weights lowered by slow start for targets whose breaker just closed; undefined when off. */
+export function slowStartWeights(call: Call): ((node: ConfigNode) => number) | undefined {
+  const health = call.health;
+  if (health === undefined || !health.slowStart) return undefined;
+  return (node) => (node.kind === 'target' ? health.weightOf(node) : node.weight);
+}
+
+function plainWeight(node: ConfigNode): number {
+  return node.weight;
 }
 
 /** The breaker's word on a target, then its usage budgets'. */

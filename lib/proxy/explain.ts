@@ -2,7 +2,7 @@ import type { ConfigNode } from '../config/config-tree.js';
 import { nodeAvailability, type PlanDriver, runPlan } from '../routing/run-plan.js';
 import { maskSecret, redactSecrets } from '../security/redact.js';
 import type { PreparedRequest } from './attempt.js';
-import { availabilityOf, type Call, type CallSettings } from './call.js';
+import { availabilityOf, type Call, type CallSettings, slowStartWeights } from './call.js';
 import { describeCandidates } from './call-events.js';
 import { sendJson } from './send-error.js';
 
@@ -16,7 +16,9 @@ export async function explainCall(call: Call, settings: CallSettings): Promise<v
   await call.routing?.load();
   const selections: unknown[] = [];
   let chosen: PreparedRequest | undefined;
+  const weightOf = slowStartWeights(call);
   const driver: PlanDriver<PreparedRequest> = {
+    weightOf,
     async attempt(target) {
       chosen = call.prepare(target);
       return { kind: 'response', status: 200, retryAfterMs: undefined, response: chosen };
@@ -25,7 +27,7 @@ export async function explainCall(call: Call, settings: CallSettings): Promise<v
     availability: (target) => availabilityOf(call, target),
     conditionFacts: () => call.facts,
     choose: (node, candidates, first) =>
-      call.routing?.choose(node, candidates, first, (child) => child.weight),
+      call.routing?.choose(node, candidates, first, weightOf ?? ((child) => child.weight)),
     stopped: () => false,
     now: settings.clock.now,
     retryDelay: () => undefined,

@@ -308,3 +308,66 @@ describe('usage budgets', () => {
     ).toThrow(/virtualKeys\.k\.rpm/);
   });
 });
+
+describe('slow start', () => {
+  it("ramps a recovered target's share back over slowStartMs (fake clock, many dry runs)", async () => {
+    const time = fakeClock();
+    let random = () => 0.99;
+    const url = await start({
+      clock: time.clock,
+      random: () => random(),
+      circuitBreaker: { failureThreshold: 1, cooldownMs: 1000, slowStartMs: 10_000 },
+    });
+    const config = { strategy: { mode: 'loadbalance' }, targets: [target('a'), target('b')] };
+    upstream.set('sk-b', { status: 500 });
+    expect((await send(url, config)).status).toBe(500);
+    upstream.set('sk-b', {});
+    time.advance(1000);
+    // The probe closes b's breaker.
+    expect(answeredBy(await send(url, config))).toBe('b');
+    random = seededRandom(5);
+    const plans = () =>
+      Promise.all(
+        Array.from({ length: 400 }, () => send(url, config).set('x-portkey-dry-run', 'true')),
+      );
+    const shareOfB = (answers: request.Response[]) =>
+      answers.filter((plan) => plan.body.target.path === 'config.targets[1]').length;
+
+    const atClose = await plans();
+    // 10% of its weight: 0.1 / 1.1 of the picks, about 36 of 400.
+    expect(shareOfB(atClose)).toBeLessThan(70);
+    expect(atClose[0]?.body.selections[0].slowStart).toEqual(['config.targets[1]']);
+    time.advance(5000);
+    // Half its weight: 0.5 / 1.5, about 133.
+    const half = shareOfB(await plans());
+    expect(half).toBeGreaterThan(90);
+    expect(half).toBeLessThan(180);
+    time.advance(5000);
+    const after = await plans();
+    // Full weight again: about 200.
+    expect(shareOfB(after)).toBeGreaterThan(160);
+    expect(after[0]?.body.selections[0].slowStart).toBeUndefined();
+  });
+
+  it('is off with slowStartMs: 0', async () => {
+    const time = fakeClock();
+    let random = () => 0.99;
+    const url = await start({
+      clock: time.clock,
+      random: () => random(),
+      circuitBreaker: { failureThreshold: 1, cooldownMs: 1000, slowStartMs: 0 },
+    });
+    const config = { strategy: { mode: 'loadbalance' }, targets: [target('a'), target('b')] };
+    upstream.set('sk-b', { status: 500 });
+    await send(url, config);
+    upstream.set('sk-b', {});
+    time.advance(1000);
+    await send(url, config);
+    random = seededRandom(5);
+    const answers = await Promise.all(
+      Array.from({ length: 400 }, () => send(url, config).set('x-portkey-dry-run', 'true')),
+    );
+    const onB = answers.filter((plan) => plan.body.target.path === 'config.targets[1]').length;
+    expect(onB).toBeGreaterThan(160);
+  });
+});

@@ -99,6 +99,33 @@ export function describeStoreContract(name: string, makeStore: () => StateStore)
       expect(await store.tryProbe(target, later + 2004, 5000)).toBe(true);
     });
 
+    it('remembers when a breaker closed for slow start, through counted failures', async () => {
+      const store = makeStore();
+      const target = key();
+      await openBreaker(store, target);
+      const halfOpen = t0 + policy.cooldownMs;
+      expect(await store.tryProbe(target, halfOpen, 5000)).toBe(true);
+      const ramp = { ...plain, slowStartMs: 20_000 };
+      const closed = await store.recordSuccess(target, halfOpen + 1, ramp);
+      expect(closed).toMatchObject({ openUntil: 0, failures: 0, closedAt: halfOpen + 1 });
+      // Closed: every caller may go.
+      expect(await store.tryProbe(target, halfOpen + 2, 5000)).toBe(true);
+      const counted = await store.recordFailure(target, halfOpen + 3, policy);
+      expect(counted).toMatchObject({ failures: 1, openUntil: 0, closedAt: halfOpen + 1 });
+      const [during] = await store.snapshot([target], halfOpen + 15_000);
+      expect(during).toMatchObject({ closedAt: halfOpen + 1 });
+      // A breaker that opens again forgets the ramp.
+      const other = key();
+      await openBreaker(store, other);
+      expect(await store.tryProbe(other, halfOpen, 5000)).toBe(true);
+      await store.recordSuccess(other, halfOpen + 1, ramp);
+      const reopened = await store.recordFailure(other, halfOpen + 2, {
+        ...policy,
+        failureThreshold: 1,
+      });
+      expect(reopened.closedAt).toBeUndefined();
+    });
+
     it('leaves an open breaker open on a success and on further failures', async () => {
       const store = makeStore();
       const target = key();
