@@ -26,6 +26,8 @@ export type {
   RetryEvent,
   SelectCandidate,
   SelectEvent,
+  SelectionRule,
+  StickyMoveEvent,
   StoreErrorEvent,
   TokenUsage,
 } from './telemetry/events.js';

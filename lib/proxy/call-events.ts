@@ -45,6 +45,13 @@ export class CallEvents {
     availability: (node: ConfigNode) => Availability,
     reason: SelectionReason,
   ): void {
+    if (reason.rule === 'sticky-move' && this.sink.has('sticky-move')) {
+      this.sink.emit('sticky-move', {
+        requestId: this.requestId,
+        node: node.label,
+        to: picked.label,
+      });
+    }
     if (!this.sink.has('select')) return;
     this.sink.emit('select', {
       requestId: this.requestId,

@@ -60,6 +60,17 @@ export type SelectionRule =
   | 'condition'
   | 'default';
 
+/**
+ * A sticky session moved: its target was unavailable (breaker open, over budget), so it went to
+ * its next choice, where it is held for the sticky `ttl`. Emitted only on moves.
+ */
+export interface StickyMoveEvent extends RequestScoped {
+  /** The loadbalance node's path. */
+  node: string;
+  /** Where the session goes now. */
+  to: string;
+}
+
 /** A target was skipped for the rest of its window: its `rpm` or `tpm` budget is used up. */
 export interface BudgetSkipEvent extends RequestScoped {
   target: string;
@@ -174,6 +185,7 @@ export interface LoadBalancerEventMap {
   request: RequestEvent;
   select: SelectEvent;
   'budget-skip': BudgetSkipEvent;
+  'sticky-move': StickyMoveEvent;
   attempt: AttemptEvent;
   retry: RetryEvent;
   fallback: FallbackEvent;

@@ -1,6 +1,11 @@
+import * as promClient from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type LoadBalancerOptions, portkeyLoadBalancer } from '../../lib/index.js';
+import {
+  type LoadBalancerOptions,
+  portkeyLoadBalancer,
+  prometheusMetrics,
+} from '../../lib/index.js';
 import { createApp, listen, type RunningServer } from '../helpers/app.js';
 import { recorder } from '../helpers/event-recorder.js';
 import { fakeClock } from '../helpers/fake-clock.js';
@@ -369,5 +374,51 @@ describe('slow start', () => {
     );
     const onB = answers.filter((plan) => plan.body.target.path === 'config.targets[1]').length;
     expect(onB).toBeGreaterThan(160);
+  });
+});
+
+describe('metrics', () => {
+  it('count budget skips and sticky moves', async () => {
+    const registry = new promClient.Registry();
+    const metrics = prometheusMetrics(promClient, { registry });
+    const time = fakeClock();
+    const events = recorder();
+    const url = await start({
+      clock: time.clock,
+      on: [metrics.listeners, events.listeners],
+      circuitBreaker: { failureThreshold: 1 },
+    });
+    // Sticky: find a session on b, eject b, send the session again: one move.
+    let session = '';
+    for (let i = 0; session === ''; i++) {
+      const plan = await send(url, sticky(), { session_id: `m-${i}` }).set(
+        'x-portkey-dry-run',
+        'true',
+      );
+      if (plan.body.target.path === 'config.targets[1]') session = `m-${i}`;
+    }
+    upstream.set('sk-b', { status: 500 });
+    await send(url, sticky(), { session_id: session });
+    upstream.set('sk-b', {});
+    await Promise.all([1, 2, 3].map(() => send(url, sticky(), { session_id: session })));
+    // Budgets: rpm 1, three requests: two skips.
+    await Promise.all([1, 2, 3].map(() => send(url, target('a', { rpm: 1, weight: 1 }))));
+
+    const text = await registry.metrics();
+    const value = (series: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((line) => line.startsWith(series))
+          ?.split(' ')
+          .pop(),
+      );
+    expect(value('llm_lb_sticky_moves_total{node="config"}')).toBe(events.of('sticky-move').length);
+    expect(events.of('sticky-move').length).toBeGreaterThanOrEqual(1);
+    expect(
+      value(
+        'llm_lb_budget_skips_total{provider="openai",target="config",limit="rpm",scope="target"}',
+      ),
+    ).toBe(2);
   });
 });

@@ -12,6 +12,7 @@ const names: LoadBalancerEventName[] = [
   'request',
   'select',
   'budget-skip',
+  'sticky-move',
   'attempt',
   'retry',
   'fallback',
