@@ -361,7 +361,7 @@ function startAttempt(
   return new Promise<AttemptOutcome>((resolve, reject) => {
     const current = new CallAttempt(prepared, timeout, call.req.url ?? '/', (outcome) => {
       if (call.routing !== undefined)
-        routingAfter(call.routing, target, outcome, settings, startedAt);
+        routingAfter(call.routing, target, outcome, settings.clock.now() - startedAt, timeout);
       resolve(withHealth(call, settings, current, outcome));
     });
     current.reject = reject;
@@ -449,14 +449,17 @@ function routingAfter(
   routing: RoutingGate,
   target: TargetNode,
   outcome: AttemptOutcome,
-  settings: CallSettings,
-  startedAt: number,
+  elapsedMs: number,
+  timeoutMs: number,
 ): void {
   if (outcome.kind === 'stopped') {
     routing.endInFlight(target);
     return;
   }
-  routing.recordLatency(target, settings.clock.now() - startedAt);
+  // A quick failure (connection refused, a fast 5xx or 429) must not look fast: it counts as
+  // slow as the attempt's timeout.
+  const failed = outcome.kind !== 'response' || outcome.status === 429 || outcome.status >= 500;
+  routing.recordLatency(target, failed ? Math.max(elapsedMs, timeoutMs) : elapsedMs);
   // An answer stays in flight until it is delivered (the call's end) or discarded.
   if (outcome.kind !== 'response') routing.endInFlight(target);
 }

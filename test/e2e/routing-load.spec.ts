@@ -213,6 +213,23 @@ describe('least-latency', () => {
   });
 });
 
+describe('least-latency and fast failures', () => {
+  it('does not take a target that fails at once for a fast one', async () => {
+    upstream.set('sk-bad', { status: 500 });
+    upstream.set('sk-good', { delayMs: 20 });
+    const url = await start({ random: seededRandom(3), circuitBreaker: false });
+    const config = {
+      strategy: { mode: 'loadbalance', algorithm: 'least-latency' },
+      targets: [target('bad'), target('good')],
+    };
+    for (let i = 0; i < 3; i++) await Promise.all([1, 2].map(() => send(url, config)));
+    const warm = upstream.count('sk-bad');
+    for (let i = 0; i < 10; i++) await Promise.all([1, 2, 3, 4].map(() => send(url, config)));
+    // A failure counts as slow as the timeout: the 20 ms target wins nearly every pick.
+    expect(upstream.count('sk-bad') - warm).toBeLessThan(6);
+  });
+});
+
 describe('usage budgets', () => {
   /** Milliseconds from `now` to the end of its minute window, as whole seconds rounded up. */
   const secondsLeft = (now: number) => Math.ceil((60_000 - (now % 60_000)) / 1000);
