@@ -59,6 +59,8 @@ export type AttemptHealth =
 export class HealthGate {
   readonly #records = new Map<string, TargetHealth | undefined>();
   readonly #probes = new Set<string>();
+  /** Whether some record holds a `closedAt` (slow start may lower its weight). */
+  #ramping = false;
 
   constructor(
     private readonly shared: SharedHealth,
@@ -84,11 +86,16 @@ export class HealthGate {
     );
     const keep = (values: (TargetHealth | undefined)[]) => {
       for (let index = 0; index < keys.length; index++) {
-        this.#records.set(keys[index] as string, values[index]);
+        this.#keep(keys[index] as string, values[index]);
       }
     };
     if (isPromise(states)) return states.then(keep);
     keep(states);
+  }
+
+  #keep(key: string, health: TargetHealth | undefined): void {
+    this.#records.set(key, health);
+    if (health?.closedAt !== undefined) this.#ramping = true;
   }
 
   availability(target: TargetNode): Availability {
@@ -151,6 +158,11 @@ export class HealthGate {
     return this.shared.defaults.slowStartMs > 0;
   }
 
+  /** Whether a target of this request may be ramping: picks then use {@link weightOf}. */
+  get ramping(): boolean {
+    return this.#ramping;
+  }
+
   /** Whether a provider status counts against the target. */
   isFailureStatus(target: TargetNode, status: number): boolean {
     const statuses = this.shared.policyOf(target).failureStatusCodes;
@@ -202,7 +214,7 @@ export class HealthGate {
     );
     const before = this.#records.get(key);
     const keep = (health: TargetHealth) => {
-      this.#records.set(key, health);
+      this.#keep(key, health);
       // Opened by this very operation (not found open): its state starts at `now`.
       const opened = health.openUntil > now && health.windowStart === now && health.failures === 0;
       if (opened && before?.openUntil !== health.openUntil) {
@@ -230,7 +242,7 @@ export class HealthGate {
       probing,
     );
     const keep = (health: TargetHealth | undefined) => {
-      this.#records.set(key, health);
+      this.#keep(key, health);
       if (probing && breakerState(health, now) === 'closed') {
         this.onChange?.({ target, key, state: 'closed' });
       }

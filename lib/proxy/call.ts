@@ -170,14 +170,21 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
   /** The answer being delivered, once there is one. */
   delivered: { prepared: PreparedRequest; status: number } | undefined = undefined;
 
-  /** Slow start's weights; undefined (plain weights) when the breaker or slow start is off. */
-  readonly weightOf: ((node: ConfigNode) => number) | undefined;
+  readonly #slowStart: ((node: ConfigNode) => number) | undefined;
 
   constructor(
     readonly call: Call,
     private readonly settings: CallSettings,
   ) {
-    this.weightOf = slowStartWeights(call);
+    this.#slowStart = slowStartWeights(call);
+  }
+
+  /**
+   * Slow start's weights, only while a target of this request may be ramping: otherwise (the
+   * usual case) picks use the configured weights and allocate nothing.
+   */
+  get weightOf(): ((node: ConfigNode) => number) | undefined {
+    return this.call.health?.ramping === true ? this.#slowStart : undefined;
   }
 
   get events(): CallEvents {
@@ -259,7 +266,7 @@ class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
     candidates: readonly ConfigNode[],
     first: boolean,
   ): Choice | undefined | Promise<Choice | undefined> {
-    return this.call.routing?.choose(node, candidates, first, this.weightOf ?? plainWeight);
+    return this.call.routing?.choose(node, candidates, first, this.#slowStart ?? plainWeight);
   }
 
   onRetry(target: TargetNode, retry: number, delayMs: number, outcome: AttemptOutcome): void {

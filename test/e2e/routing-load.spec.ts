@@ -359,6 +359,11 @@ describe('slow start', () => {
     // 10% of its weight: 0.1 / 1.1 of the picks, about 36 of 400.
     expect(shareOfB(atClose)).toBeLessThan(70);
     expect(atClose[0]?.body.selections[0].slowStart).toEqual(['config.targets[1]']);
+    // Real calls ramp the same way: about 18 of 200 go to b.
+    const before = upstream.count('sk-b');
+    for (let i = 0; i < 10; i++)
+      await Promise.all(Array.from({ length: 20 }, () => send(url, config)));
+    expect(upstream.count('sk-b') - before).toBeLessThan(40);
     time.advance(5000);
     // Half its weight: 0.5 / 1.5, about 133.
     const half = shareOfB(await plans());
