@@ -1,4 +1,4 @@
-import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { ConfigResolver } from './config/config-resolver.js';
@@ -8,7 +8,11 @@ import { LoadBalancerError } from './errors.js';
 import { FailOpenStore, type StoreFailure } from './health/fail-open-store.js';
 import { type BreakerDefaults, SharedHealth, targetIdentity } from './health/health-gate.js';
 import { MemoryStore } from './health/memory-store.js';
-import { providerNames } from './providers/provider-names.js';
+import {
+  checkProvidersOption,
+  type ProviderRules,
+  providerRules,
+} from './providers/provider-rules.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
 import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
@@ -23,7 +27,6 @@ import type {
   CircuitBreakerOptions,
   Clock,
   LoadBalancerOptions,
-  ProviderName,
   RequestConfigPolicy,
   StateStore,
 } from './types.js';
@@ -49,7 +52,7 @@ export interface Settings extends CallSettings {
   /** The server's `allowedHosts`. */
   readonly hosts: HostPolicy;
   /** Where request metadata comes from (`x-portkey-metadata`, `getMetadata`). */
-  readonly metadata: MetadataSource<HostRequest>;
+  readonly metadata: MetadataSource<IncomingMessage>;
   /** State of sticky sessions, load-aware picks and usage budgets. */
   readonly routing: SharedRouting;
 }
@@ -203,13 +206,8 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   if (typeof bodyLimit !== 'string' && !(Number.isInteger(bodyLimit) && bodyLimit > 0)) {
     throw invalidOption('bodyLimit', "must be a byte count or a size such as '10mb'");
   }
+  checkProvidersOption(options.providers ?? {}, didYouMean);
   for (const [name, provider] of Object.entries(options.providers ?? {})) {
-    if (!providerNames.includes(name as ProviderName)) {
-      throw invalidOption(
-        `providers.${name}`,
-        `is not a provider${didYouMean(name, providerNames)}`,
-      );
-    }
     checkExtraHeaders(`providers.${name}.headers`, provider?.headers);
   }
   const anthropicVersion = options.providers?.anthropic?.version;
@@ -232,10 +230,11 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   const agents = keepAliveAgents();
   const providers = createProviderRegistry(options.providers);
   const breaker = options.circuitBreaker === false ? undefined : (options.circuitBreaker ?? {});
+  const rules = providerRules(options.providers);
   const { credentials: virtualKeyCredentials, budgets: virtualKeyBudgets } = splitVirtualKeys(
     options.virtualKeys,
   );
-  const virtualKeys = virtualKeyTable(virtualKeyCredentials);
+  const virtualKeys = virtualKeyTable(virtualKeyCredentials, rules);
   const events = new EventSink(
     options.on === undefined ? [] : Array.isArray(options.on) ? options.on : [options.on],
   );
@@ -262,7 +261,7 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     explorationRate: 0.05,
   });
   return {
-    configs: new ConfigResolver(options, virtualKeys, requestConfig, hosts),
+    configs: new ConfigResolver(options, virtualKeys, requestConfig, hosts, rules),
     providers,
     random,
     clock,
@@ -279,11 +278,18 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     hosts,
     events,
     allowDryRun: options.allowDryRun === true,
-    metadata: {
-      getMetadata: options.getMetadata,
-      acceptHeader: options.acceptMetadataHeader !== false,
-    },
+    metadata: metadataSource(options),
     routing,
+  };
+}
+
+/** `getMetadata` sees the request the middleware got: Express's, here typed as Node's. */
+function metadataSource(options: LoadBalancerOptions): MetadataSource<IncomingMessage> {
+  const { getMetadata } = options;
+  return {
+    getMetadata:
+      getMetadata === undefined ? undefined : (req) => getMetadata(req as unknown as HostRequest),
+    acceptHeader: options.acceptMetadataHeader !== false,
   };
 }
 
@@ -337,10 +343,13 @@ function agentPair(hosts: HostPolicy, checked: boolean): AgentPair {
   };
 }
 
-function virtualKeyTable(table: LoadBalancerOptions['virtualKeys']): VirtualKeyTable {
+function virtualKeyTable(
+  table: LoadBalancerOptions['virtualKeys'],
+  rules: ProviderRules,
+): VirtualKeyTable {
   if (table === undefined) return new Map();
   try {
-    return resolveVirtualKeys(table);
+    return resolveVirtualKeys(table, rules);
   } catch (error) {
     if (!(error instanceof VirtualKeyError)) throw error;
     throw new LoadBalancerError('ERR_OPTIONS_INVALID', `Invalid options.${error.problem.message}`, {

@@ -6,6 +6,12 @@ import type { LoadBalancerListeners } from './telemetry/events.js';
 
 export type { ProviderName };
 
+/**
+ * The provider a target names: a built-in one ({@link ProviderName}) or one the server defines
+ * in its `providers` option (`local-vllm`).
+ */
+export type TargetProviderName = ProviderName | (string & {});
+
 /** Strategy modes. */
 export type StrategyMode = 'single' | 'loadbalance' | 'fallback' | 'conditional';
 
@@ -31,7 +37,7 @@ export interface PortkeyRetry {
  */
 export interface PortkeyOption {
   /** Required unless a virtual key names the provider. */
-  provider?: ProviderName;
+  provider?: TargetProviderName;
   apiKey?: string;
   api_key?: string;
   /** A server-held key (see the `virtualKeys` option) instead of `apiKey`. */
@@ -51,6 +57,18 @@ export interface PortkeyOption {
   openai_organization?: string;
   openaiProject?: string;
   openai_project?: string;
+  /** Bedrock: an AWS access key id, signed with SigV4 (a secret, redacted everywhere). */
+  awsAccessKeyId?: string;
+  aws_access_key_id?: string;
+  /** Bedrock: the AWS secret access key (a secret). */
+  awsSecretAccessKey?: string;
+  aws_secret_access_key?: string;
+  /** Bedrock: the session token of temporary AWS credentials (a secret). */
+  awsSessionToken?: string;
+  aws_session_token?: string;
+  /** Bedrock: the region, which picks the host (`us-east-1`). */
+  awsRegion?: string;
+  aws_region?: string;
   /** Per-attempt timeout in milliseconds. */
   requestTimeout?: number;
   request_timeout?: number;
@@ -111,13 +129,17 @@ export type RequestConfigPolicy = 'allow' | 'virtual-keys-only' | 'deny';
 
 /** Server-held credentials a config may name with `virtual_key`. */
 export interface VirtualKey {
-  provider: ProviderName;
+  provider: TargetProviderName;
   apiKey?: string;
   resourceName?: string;
   deploymentId?: string;
   apiVersion?: string;
   openaiOrganization?: string;
   openaiProject?: string;
+  awsAccessKeyId?: string;
+  awsSecretAccessKey?: string;
+  awsSessionToken?: string;
+  awsRegion?: string;
   /**
    * Requests per minute (fixed, epoch-aligned windows) across every target using this key,
    * counted in the shared store, so the limit holds across replicas. Defaults to `undefined` (no limit).
@@ -326,6 +348,38 @@ export interface AnthropicOptions extends ProviderOptions {
   defaultMaxTokens?: number;
 }
 
+/**
+ * A provider the server defines, speaking OpenAI's API (vLLM, LM Studio, an internal gateway):
+ * `providers: { 'local-vllm': { type: 'openai-compatible', baseURL: 'http://vllm.internal:8000/v1' } }`
+ * makes `provider: "local-vllm"` routable. Its base URL is trusted like any server option (no
+ * `allowedHosts` check); a key, when a target carries one, is sent as a bearer token.
+ */
+export interface OpenAICompatibleProviderOptions extends ProviderOptions {
+  /**
+   * Marks the entry as a server-defined provider. Defaults to `undefined`: the entry is then the
+   * settings of the built-in provider of that name (an unknown name is a construction error).
+   */
+  type: 'openai-compatible';
+  /**
+   * Where its OpenAI paths (`/chat/completions`, ...) live. Required with `type`. Defaults to
+   * `undefined`: a construction error naming `providers.<name>.baseURL`.
+   */
+  baseURL: string;
+  /** The operations it serves; others are refused before anything is sent. Defaults to `['chat', 'complete', 'embed']`. */
+  operations?: Operation[];
+}
+
+/**
+ * Per-provider server settings: one entry per built-in provider (every name of
+ * {@link ProviderName}, Anthropic with its own extras), plus any server-defined
+ * {@link OpenAICompatibleProviderOptions} under a name of its own.
+ */
+export type ProvidersOptions = {
+  [Name in ProviderName]?: Name extends 'anthropic' ? AnthropicOptions : ProviderOptions;
+} & {
+  [name: string]: ProviderOptions | AnthropicOptions | OpenAICompatibleProviderOptions | undefined;
+};
+
 /** Options of {@link portkeyLoadBalancer}. */
 export interface LoadBalancerOptions {
   /**
@@ -333,14 +387,13 @@ export interface LoadBalancerOptions {
    * Defaults to `undefined`: a request without a config gets a 400.
    */
   config?: PortkeyConfig;
-  /** Per-provider server settings. Defaults to each provider's public API. */
-  providers?: {
-    openai?: ProviderOptions;
-    anthropic?: AnthropicOptions;
-    'azure-openai'?: ProviderOptions;
-    /** Gemini's native API. Defaults to `https://generativelanguage.googleapis.com/v1beta`. */
-    google?: ProviderOptions;
-  };
+  /**
+   * Per-provider server settings (`providers.groq.baseURL`, `providers.anthropic.version`), and
+   * server-defined OpenAI-compatible providers (see {@link OpenAICompatibleProviderOptions}).
+   * `ollama` has no public API: give it a `baseURL` here, or allow its host for `custom_host`.
+   * Defaults to each provider's public API (see the README's provider table).
+   */
+  providers?: ProvidersOptions;
   /**
    * Source of randomness for weighted selection, returning a number in [0, 1). Inject a seeded
    * function for reproducible picks. Defaults to `Math.random`.

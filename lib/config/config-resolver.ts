@@ -1,4 +1,5 @@
 import { LoadBalancerError } from '../errors.js';
+import { type ProviderRules, providerRules } from '../providers/provider-rules.js';
 import { upstreamURL } from '../providers/upstream-base.js';
 import type { HostPolicy } from '../security/host-policy.js';
 import { BoundedCache } from '../shared/bounded-cache.js';
@@ -41,6 +42,7 @@ export class ConfigResolver {
     private readonly virtualKeys: VirtualKeyTable,
     private readonly policy: RequestConfigPolicy,
     private readonly hosts: HostPolicy,
+    private readonly providers: ProviderRules = providerRules(),
   ) {
     const named = new Map<string, ResolvedConfig>();
     for (const [name, config] of Object.entries(options.configs ?? {})) {
@@ -168,7 +170,12 @@ export class ConfigResolver {
     failure: 400 | 500 | 'startup',
     beforeResolve?: (raw: unknown) => void,
   ): ConfigTree {
-    const check = checkConfig(config, { root, virtualKeys: this.virtualKeys, beforeResolve });
+    const check = checkConfig(config, {
+      root,
+      virtualKeys: this.virtualKeys,
+      providers: this.providers,
+      beforeResolve,
+    });
     if (check.valid) return check.tree;
     const more =
       check.omitted > 0

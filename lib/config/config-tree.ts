@@ -1,13 +1,7 @@
+import type { Credentials } from '../providers/credentials.js';
 import type { CompiledConditions } from '../routing/conditions.js';
 import type { UsageLimits } from '../routing/usage-budget.js';
-import type { Params, ProviderName, StrategyMode } from '../types.js';
-
-/** Azure resource, deployment and API version, all validated against safe character sets. */
-export interface AzureDeployment {
-  resourceName: string;
-  deploymentId: string;
-  apiVersion: string;
-}
+import type { Params, StrategyMode, TargetProviderName } from '../types.js';
 
 /** How one target retries its own failures. */
 export interface RetryPolicy {
@@ -42,11 +36,13 @@ export interface TargetNode {
   /** Value of `x-portkey-last-used-option-index`: `1` (Format 1) or `config.targets[1]` (Format 2). */
   readonly label: string;
   readonly weight: number;
-  readonly provider: ProviderName;
-  readonly apiKey: string | undefined;
-  readonly azure: AzureDeployment | undefined;
-  readonly openaiOrganization: string | undefined;
-  readonly openaiProject: string | undefined;
+  /** A built-in provider or one the server defines. */
+  readonly provider: TargetProviderName;
+  /**
+   * Its provider's credential fields (camelCase names, see the provider's `credentials`), from
+   * the config or a virtual key; checked against the provider's rules.
+   */
+  readonly credentials: Credentials;
   /** Merged down the tree, child wins; undefined when no node set any. */
   readonly overrideParams: Params | undefined;
   readonly requestTimeout: number | undefined;

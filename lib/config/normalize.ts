@@ -1,8 +1,10 @@
+import { credentialFields, credentialSpecOf } from '../providers/credential-catalog.js';
+import type { Credentials } from '../providers/credentials.js';
+import { type ProviderRules, providerRules } from '../providers/provider-rules.js';
 import { compileConditions, conditionProblems } from '../routing/conditions.js';
 import { isForwardable } from '../security/header-policy.js';
-import type { Params, ProviderName, StrategyMode } from '../types.js';
+import type { Params, ProvidersOptions, StrategyMode, TargetProviderName } from '../types.js';
 import {
-  type AzureDeployment,
   type BreakerOverrides,
   type ConfigNode,
   type ConfigTree,
@@ -14,7 +16,7 @@ import {
   type TargetNode,
 } from './config-tree.js';
 import { configLimits } from './limits.js';
-import { snakeCase } from './schema.js';
+import { snakeCase } from './spelling.js';
 import { didYouMean } from './suggest.js';
 import { type ConfigProblem, schemaProblems } from './validate.js';
 
@@ -28,13 +30,15 @@ export interface CheckContext {
   /** Prefix of every reported path. Defaults to `config`. */
   root?: string;
   virtualKeys?: VirtualKeyTable;
+  /** The server's providers (names, and which need a key or a `custom_host`). Defaults to the built-in ones. */
+  providers?: ProviderRules;
   /** Runs on a schema-valid config before it is resolved; may throw to refuse it. */
   beforeResolve?: (raw: unknown) => void;
 }
 
 /** A provider with its credentials, from a node's own fields or a virtual key. */
 export interface TargetIdentity {
-  provider: ProviderName;
+  provider: TargetProviderName;
   credentials: Credentials;
   virtualKey: string | undefined;
 }
@@ -48,13 +52,6 @@ interface Inherited {
   customHost: string | undefined;
   forwardHeaders: readonly string[] | undefined;
   circuitBreaker: BreakerOverrides | undefined;
-}
-
-export interface Credentials {
-  apiKey: string | undefined;
-  azure: Partial<AzureDeployment>;
-  openaiOrganization: string | undefined;
-  openaiProject: string | undefined;
 }
 
 const nothingInherited: Inherited = {
@@ -71,6 +68,7 @@ const nothingInherited: Inherited = {
 interface Resolution {
   readonly problems: ConfigProblem[];
   readonly virtualKeys: VirtualKeyTable | undefined;
+  readonly providers: ProviderRules;
 }
 
 /**
@@ -102,7 +100,11 @@ export function checkConfig(config: unknown, context: CheckContext = {}): Config
   const problems: ConfigProblem[] = [];
   const raw = config as RawNode;
   const isV1 = 'options' in raw || 'mode' in raw;
-  const resolution: Resolution = { problems, virtualKeys: context.virtualKeys };
+  const resolution: Resolution = {
+    problems,
+    virtualKeys: context.virtualKeys,
+    providers: context.providers ?? builtinRules,
+  };
   const rootNode = isV1
     ? resolveV1(raw, root, resolution)
     : resolveV2(raw, root, nothingInherited, resolution);
@@ -125,6 +127,8 @@ export function checkConfig(config: unknown, context: CheckContext = {}): Config
   } as const;
   return { valid: true, tree, problems: [], omitted: 0, complete: true };
 }
+
+const builtinRules = providerRules();
 
 function leavesOf(node: ConfigNode): TargetNode[] {
   return node.kind === 'target' ? [node] : node.targets.flatMap(leavesOf);
@@ -295,9 +299,10 @@ function identityOf(
   inherited: Inherited,
   resolution: Resolution,
 ): TargetIdentity | undefined {
+  checkProviderName(raw, path, resolution);
   const name = field<string>(raw, 'virtualKey');
   if (name !== undefined) return virtualKeyIdentity(raw, path, name, resolution);
-  const provider = raw.provider as ProviderName | undefined;
+  const provider = raw.provider as TargetProviderName | undefined;
   if (provider !== undefined)
     return { provider, credentials: credentialsOf(raw), virtualKey: undefined };
   const parent = inherited.identity;
@@ -308,14 +313,27 @@ function identityOf(
   return { ...parent, credentials: overlay(parent.credentials, credentialsOf(raw)) };
 }
 
+/** The schema checks a provider name's shape; whether this server has it is checked here. */
+function checkProviderName(raw: RawNode, path: string, resolution: Resolution): void {
+  const provider = raw.provider;
+  if (typeof provider !== 'string' || resolution.providers.names.has(provider)) return;
+  const known = [...resolution.providers.names];
+  resolution.problems.push({
+    param: `${path}.provider`,
+    message: `${path}.provider "${provider}" is not a provider of this server${didYouMean(provider, known)}`,
+  });
+}
+
 /** Fields a config may not set next to a virtual key: they would send its key elsewhere. */
 const keyBoundFields = [
-  'apiKey',
-  'resourceName',
-  'openaiOrganization',
-  'openaiProject',
+  ...Object.keys(credentialFields).filter((name) => credentialFields[name]?.serverOnly === true),
   'customHost',
 ];
+
+/** Credential fields a config may set on a virtual key's target (Azure's deployment). */
+const refiningFields = Object.keys(credentialFields).filter(
+  (name) => credentialFields[name]?.serverOnly !== true,
+);
 
 function virtualKeyIdentity(
   raw: RawNode,
@@ -341,7 +359,7 @@ function virtualKeyIdentity(
       });
     }
   }
-  const provider = raw.provider as ProviderName | undefined;
+  const provider = raw.provider as TargetProviderName | undefined;
   if (provider !== undefined && provider !== held.provider) {
     resolution.problems.push({
       param: `${path}.provider`,
@@ -351,18 +369,12 @@ function virtualKeyIdentity(
   // A deployment or API version may be chosen on the virtual key's own resource.
   const own = credentialsOf(raw);
   const base = inheritedCredentials ?? held.credentials;
-  return {
-    provider: held.provider,
-    credentials: {
-      ...held.credentials,
-      azure: {
-        resourceName: held.credentials.azure.resourceName,
-        deploymentId: own.azure.deploymentId ?? base.azure.deploymentId,
-        apiVersion: own.azure.apiVersion ?? base.azure.apiVersion,
-      },
-    },
-    virtualKey: name,
-  };
+  const credentials: Record<string, string | undefined> = { ...held.credentials };
+  for (const field of refiningFields) {
+    const value = own[field] ?? base[field];
+    if (value !== undefined) credentials[field] = value;
+  }
+  return { provider: held.provider, credentials, virtualKey: name };
 }
 
 function retryPolicyOf(raw: RawNode | undefined): RetryPolicy | undefined {
@@ -389,8 +401,11 @@ function resolveTarget(
     problems.push({ param: `${path}.provider`, message: `${path}.provider is required` });
   }
   const provider = identity?.provider ?? 'openai';
-  const credentials = identity?.credentials ?? credentialsOf(raw);
-  const azure = provider === 'azure-openai' ? azureOf(credentials, path, problems) : undefined;
+  const spec = credentialSpecOf(provider);
+  const credentials = ownFields(identity?.credentials ?? credentialsOf(raw), spec.fields);
+  if (identity !== undefined && spec.check !== undefined) {
+    problems.push(...spec.check(credentials, path));
+  }
   const settings = commonSettings(raw, inherited);
   // An own custom_host next to a virtual key is reported with the other key-bound fields; this
   // catches one inherited from above.
@@ -402,15 +417,15 @@ function resolveTarget(
     });
   }
   problems.push(...forwardHeaderProblems(settings.forwardHeaders, path));
+  if (identity !== undefined) {
+    problems.push(...requirementProblems(identity, settings.customHost, path, resolution));
+  }
   return {
     kind: 'target',
     label,
     weight: weightOf(raw),
     provider,
-    apiKey: credentials.apiKey,
-    azure,
-    openaiOrganization: credentials.openaiOrganization,
-    openaiProject: credentials.openaiProject,
+    credentials,
     virtualKey: identity?.virtualKey,
     ...settings,
     name: raw.name as string | undefined,
@@ -425,6 +440,31 @@ function budgetOf(raw: RawNode): TargetNode['budget'] {
   return rpm === undefined && tpm === undefined ? undefined : { rpm, tpm };
 }
 
+/** A key the provider needs, or a `custom_host` for a provider without a base URL here. */
+function requirementProblems(
+  identity: TargetIdentity,
+  customHost: string | undefined,
+  path: string,
+  resolution: Resolution,
+): ConfigProblem[] {
+  const { provider, credentials } = identity;
+  const { keyRequired, hostRequired } = resolution.providers;
+  const problems: ConfigProblem[] = [];
+  if (keyRequired.has(provider) && credentials.apiKey === undefined) {
+    problems.push({
+      param: `${path}.api_key`,
+      message: `${path}.api_key (or a virtual_key) is required for provider ${provider}`,
+    });
+  }
+  if (hostRequired.has(provider) && customHost === undefined) {
+    problems.push({
+      param: `${path}.custom_host`,
+      message: `${path}.custom_host is required for provider ${provider}: it has no public API and this server sets no providers.${provider}.baseURL`,
+    });
+  }
+  return problems;
+}
+
 function forwardHeaderProblems(
   names: readonly string[] | undefined,
   path: string,
@@ -436,50 +476,31 @@ function forwardHeaderProblems(
   }));
 }
 
+/** Every credential field a node sets itself, whichever provider it is for. */
 function credentialsOf(raw: RawNode): Credentials {
-  return {
-    apiKey: field<string>(raw, 'apiKey'),
-    azure: {
-      resourceName: field<string>(raw, 'resourceName'),
-      deploymentId: field<string>(raw, 'deploymentId'),
-      apiVersion: field<string>(raw, 'apiVersion'),
-    },
-    openaiOrganization: field<string>(raw, 'openaiOrganization'),
-    openaiProject: field<string>(raw, 'openaiProject'),
-  };
+  const credentials: Record<string, string> = {};
+  for (const name in credentialFields) {
+    const value = field<string>(raw, name);
+    if (value !== undefined) credentials[name] = value;
+  }
+  return credentials;
+}
+
+/** Only the fields the target's provider takes: another provider's never travel with it. */
+function ownFields(
+  credentials: Credentials,
+  fields: Readonly<Record<string, unknown>>,
+): Credentials {
+  const own: Record<string, string> = {};
+  for (const name in credentials) {
+    const value = credentials[name];
+    if (value !== undefined && name in fields) own[name] = value;
+  }
+  return own;
 }
 
 function overlay(base: Credentials, own: Credentials): Credentials {
-  return {
-    apiKey: own.apiKey ?? base.apiKey,
-    azure: {
-      resourceName: own.azure.resourceName ?? base.azure.resourceName,
-      deploymentId: own.azure.deploymentId ?? base.azure.deploymentId,
-      apiVersion: own.azure.apiVersion ?? base.azure.apiVersion,
-    },
-    openaiOrganization: own.openaiOrganization ?? base.openaiOrganization,
-    openaiProject: own.openaiProject ?? base.openaiProject,
-  };
-}
-
-function azureOf(
-  credentials: Credentials,
-  path: string,
-  problems: ConfigProblem[],
-): AzureDeployment | undefined {
-  const { resourceName, deploymentId, apiVersion } = credentials.azure;
-  for (const [name, value] of Object.entries({ resourceName, deploymentId, apiVersion })) {
-    if (value === undefined) {
-      problems.push({
-        param: `${path}.${name}`,
-        message: `${path}.${name} (or ${snakeCase(name)}) is required for provider azure-openai`,
-      });
-    }
-  }
-  if (resourceName === undefined || deploymentId === undefined || apiVersion === undefined) {
-    return undefined;
-  }
-  return { resourceName, deploymentId, apiVersion };
+  return { ...base, ...own };
 }
 
 function checkWeights(
@@ -525,15 +546,20 @@ export interface ConfigValidationResult {
 
 /**
  * Checks a config of either format exactly as the middleware does, for use in a build or CI
- * step: `validateConfig(config).errors` lists each problem with its path.
+ * step: `validateConfig(config).errors` lists each problem with its path. Pass the server's
+ * `virtualKeys` and `providers` options to check virtual keys and server-defined providers
+ * (and `ollama` given a base URL) as that server does.
  */
 export function validateConfig(
   config: unknown,
-  options: { virtualKeys?: Record<string, unknown> } = {},
+  options: { virtualKeys?: Record<string, unknown>; providers?: ProvidersOptions } = {},
 ): ConfigValidationResult {
+  const providers = providerRules(options.providers);
   const virtualKeys =
-    options.virtualKeys === undefined ? undefined : resolveVirtualKeys(options.virtualKeys);
-  const { valid, problems, omitted } = checkConfig(config, { virtualKeys });
+    options.virtualKeys === undefined
+      ? undefined
+      : resolveVirtualKeys(options.virtualKeys, providers);
+  const { valid, problems, omitted } = checkConfig(config, { virtualKeys, providers });
   return { valid, errors: problems, omitted };
 }
 
@@ -541,7 +567,10 @@ export function validateConfig(
  * The server's `virtualKeys` option as a table, each entry checked like a target that may carry
  * only a provider and its credentials. Throws on the first invalid entry.
  */
-export function resolveVirtualKeys(table: Record<string, unknown>): VirtualKeyTable {
+export function resolveVirtualKeys(
+  table: Record<string, unknown>,
+  providers: ProviderRules = builtinRules,
+): VirtualKeyTable {
   const resolved = new Map<string, TargetIdentity>();
   for (const [name, entry] of Object.entries(table)) {
     const root = `virtualKeys.${name}`;
@@ -549,7 +578,7 @@ export function resolveVirtualKeys(table: Record<string, unknown>): VirtualKeyTa
       typeof entry === 'object' && entry !== null
         ? Object.keys(entry).filter((key) => !virtualKeyFields.has(key))
         : [];
-    const check = checkConfig(entry, { root });
+    const check = checkConfig(entry, { root, providers });
     const problems = [
       ...extra.map((key) => ({
         param: `${root}.${key}`,
@@ -568,12 +597,7 @@ export function resolveVirtualKeys(table: Record<string, unknown>): VirtualKeyTa
     const target = check.tree.root;
     resolved.set(name, {
       provider: target.provider,
-      credentials: {
-        apiKey: target.apiKey,
-        azure: { ...target.azure },
-        openaiOrganization: target.openaiOrganization,
-        openaiProject: target.openaiProject,
-      },
+      credentials: target.credentials,
       virtualKey: undefined,
     });
   }
@@ -581,15 +605,7 @@ export function resolveVirtualKeys(table: Record<string, unknown>): VirtualKeyTa
 }
 
 const virtualKeyFields = new Set(
-  [
-    'provider',
-    'apiKey',
-    'resourceName',
-    'deploymentId',
-    'apiVersion',
-    'openaiOrganization',
-    'openaiProject',
-  ].flatMap((name) => [name, snakeCase(name)]),
+  ['provider', ...Object.keys(credentialFields)].flatMap((name) => [name, snakeCase(name)]),
 );
 
 /** An invalid `virtualKeys` entry, with the first problem found. */

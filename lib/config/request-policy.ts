@@ -1,20 +1,10 @@
+import { serverOnlyCredentialFields } from '../providers/credential-catalog.js';
 import type { RequestConfigPolicy } from '../types.js';
 import { type ConfigTree, targetPath } from './config-tree.js';
 import type { ConfigProblem } from './validate.js';
 
 /** Fields that carry a credential or choose a host: what `virtual-keys-only` keeps out of requests. */
-const serverOnlyFields = [
-  'api_key',
-  'apiKey',
-  'custom_host',
-  'customHost',
-  'resource_name',
-  'resourceName',
-  'openai_organization',
-  'openaiOrganization',
-  'openai_project',
-  'openaiProject',
-];
+const serverOnlyFields = [...serverOnlyCredentialFields, 'custom_host', 'customHost'];
 
 /**
  * The first way a schema-valid request config breaks the server's `requestConfig` policy, before

@@ -1,5 +1,5 @@
-import { providerNames } from '../providers/provider-names.js';
-import { headerValueChars } from '../security/header-policy.js';
+import { credentialFieldSchemas } from '../providers/credential-catalog.js';
+import { providerNamePattern } from '../providers/provider-names.js';
 import { configLimits } from './limits.js';
 import {
   routingModeSchema,
@@ -8,6 +8,9 @@ import {
   routingStrategyRules,
   routingTargetProperties,
 } from './routing-schema.js';
+import { withBothSpellings } from './spelling.js';
+
+export { headerValuePattern } from './field-schemas.js';
 
 /**
  * The JSON Schema (draft-07) of both Portkey config formats. The root is Format 1
@@ -18,40 +21,21 @@ import {
 
 const forbiddenKeys = ['__proto__', 'constructor', 'prototype'];
 
-const providerSchema = { type: 'string', enum: [...providerNames] };
+// A name pattern, not an enum: servers define providers of their own; whether the name exists
+// on this server is checked when the config is resolved (with a did-you-mean).
+const providerSchema = { type: 'string', pattern: providerNamePattern };
 const modeSchema = { type: 'string', enum: ['single', 'loadbalance', 'fallback'] };
 const statusCodesSchema = {
   type: 'array',
   maxItems: 64,
   items: { type: 'integer', minimum: 100, maximum: 599 },
 };
-/**
- * What Node accepts in a header value: tab, printable ASCII and Latin-1. Fields sent as headers
- * carry it, so a CR, LF or NUL is a 400 naming the field instead of a throw while the upstream
- * request is built (or a header injected into it).
- */
-export const headerValuePattern = `^[${headerValueChars}]*$`;
-
-const secretSchema = {
-  type: 'string',
-  minLength: 1,
-  maxLength: configLimits.maxStringLength,
-  pattern: headerValuePattern,
-};
-const headerValueSchema = { type: 'string', maxLength: 256, pattern: headerValuePattern };
 const weightSchema = { type: 'number', minimum: 0, maximum: configLimits.maxWeight };
 const overrideParamsSchema = {
   type: 'object',
   maxProperties: configLimits.maxOverrideParams,
   propertyNames: { not: { enum: forbiddenKeys } },
 };
-
-/** Azure names become a host name, a path segment and a query value: only safe characters. */
-export const azurePatterns = {
-  resourceName: '^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$',
-  deploymentId: '^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$',
-  apiVersion: '^([0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?|preview|latest|v1)$',
-} as const;
 
 const retrySchema = {
   type: 'object',
@@ -82,12 +66,7 @@ const cbConfigSchema = {
 /** Fields a target may carry in camelCase; each is also accepted in snake_case. */
 const targetFields: Record<string, object> = {
   requestTimeout: { type: 'integer', minimum: 1, maximum: 3_600_000 },
-  apiKey: secretSchema,
-  resourceName: { type: 'string', pattern: azurePatterns.resourceName },
-  deploymentId: { type: 'string', pattern: azurePatterns.deploymentId },
-  apiVersion: { type: 'string', pattern: azurePatterns.apiVersion },
-  openaiOrganization: headerValueSchema,
-  openaiProject: headerValueSchema,
+  ...credentialFieldSchemas,
   overrideParams: overrideParamsSchema,
   virtualKey: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
   customHost: { type: 'string', minLength: 1, maxLength: 2048 },
@@ -97,19 +76,6 @@ const targetFields: Record<string, object> = {
     items: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' },
   },
 };
-
-export function snakeCase(name: string): string {
-  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-}
-
-function withBothSpellings(fields: Record<string, object>): Record<string, object> {
-  const properties: Record<string, object> = {};
-  for (const [name, schema] of Object.entries(fields)) {
-    properties[name] = schema;
-    properties[snakeCase(name)] = schema;
-  }
-  return properties;
-}
 
 const targetProperties = {
   provider: providerSchema,

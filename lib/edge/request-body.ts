@@ -9,12 +9,13 @@ import { isRecord as isObject } from '../shared/values.js';
 /**
  * The JSON body, whether or not the host app already parsed it: an object from its own
  * `express.json()`, text or a Buffer from `express.text()`/`express.raw()`, or the raw stream.
+ * `bytes` are the (inflated) bytes it was parsed from, when this middleware read them.
  */
 export function readJsonBody(
   req: Request,
   res: Response,
   bodyLimit: number | string,
-  then: (body: unknown) => void,
+  then: (body: unknown, bytes: Buffer | undefined) => void,
 ): void {
   const parsed: unknown = req.body;
   if (
@@ -23,13 +24,13 @@ export function readJsonBody(
   ) {
     if (typeof parsed === 'string' || Buffer.isBuffer(parsed)) {
       try {
-        then(JSON.parse(parsed.toString()));
+        then(JSON.parse(parsed.toString()), Buffer.isBuffer(parsed) ? parsed : undefined);
       } catch {
         sendError(res, invalidJson());
       }
       return;
     }
-    then(parsed);
+    then(parsed, undefined);
     return;
   }
   const source = decodedStream(req);
@@ -53,7 +54,7 @@ export function readJsonBody(
       sendError(res, invalidJson());
       return;
     }
-    then(body);
+    then(body, bytes);
   });
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BreakerOverrides, TargetNode } from '../config/config-tree.js';
-import { type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
+import { secretValues } from '../providers/credentials.js';
+import { adapterOf, type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
 import type { Availability } from '../routing/run-plan.js';
 import { slowStartWeight } from '../routing/slow-start.js';
 import { isPromise } from '../shared/values.js';
@@ -285,8 +286,9 @@ export class SharedHealth {
   }
 
   /**
-   * A target's identity: provider, base URL, Azure deployment and a hash of the key. Two configs
-   * naming the same deployment with the same key share health; the key itself is never stored.
+   * A target's identity: provider, base URL, the credential fields its provider marks as
+   * identity (Azure's deployment) and a hash of its secrets. Two configs naming the same
+   * deployment with the same key share health; no secret itself is ever stored.
    */
   keyOf(target: TargetNode): string {
     let key = this.#keys.get(target);
@@ -310,15 +312,22 @@ export class SharedHealth {
 
 /**
  * A target's identity in shared state (health, in-flight counts, usage budgets): provider, base
- * URL, Azure deployment and a hash of the key, never the key.
+ * URL, the credential fields its provider marks as identity (Azure's deployment) and a hash of
+ * its secrets, never a secret.
  */
 export function targetIdentity(providers: ProviderRegistry, target: TargetNode): string {
   const base = upstreamBaseOf(providers, target);
+  const spec = adapterOf(providers, target.provider).credentials;
+  const identity: string[] = [];
+  for (const [name, field] of Object.entries(spec.fields)) {
+    if (field.identity === true) identity.push(target.credentials[name] ?? '-');
+  }
+  const secrets = secretValues(spec, target.credentials);
   const keyHash =
-    target.apiKey === undefined
+    secrets.length === 0
       ? '-'
-      : createHash('sha256').update(target.apiKey).digest('hex').slice(0, 16);
-  return `${target.provider} ${base.origin}${base.pathPrefix} ${target.azure?.deploymentId ?? '-'} ${keyHash}`;
+      : createHash('sha256').update(secrets.join('\n')).digest('hex').slice(0, 16);
+  return `${target.provider} ${base.origin}${base.pathPrefix} ${identity.join(' ') || '-'} ${keyHash}`;
 }
 
 function resolvePolicy(defaults: BreakerDefaults, own: BreakerOverrides | undefined): TargetPolicy {

@@ -7,6 +7,7 @@ import {
   toTextCompletion,
 } from './anthropic-messages.js';
 import { AnthropicToOpenAIStream } from './anthropic-stream.js';
+import { apiKeyCredentials } from './credentials.js';
 import { genericErrorBody } from './openai-errors.js';
 import type { ProviderAdapter } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
@@ -21,13 +22,14 @@ export function anthropicProvider(options: AnthropicOptions = {}): ProviderAdapt
   const defaults = { maxTokens: options.defaultMaxTokens ?? 4096 };
   return {
     name: 'anthropic',
+    credentials: apiKeyCredentials,
     operations: new Set<Operation>(['chat', 'complete']),
     translatesResponses: true,
     base: () => base,
     endpoint: () => '/messages',
     headers(target) {
       const headers: Record<string, string> = { ...fixedHeaders };
-      if (target.apiKey !== undefined) headers['x-api-key'] = target.apiKey;
+      if (target.credentials.apiKey !== undefined) headers['x-api-key'] = target.credentials.apiKey;
       return headers;
     },
     requestBody: (operation: Operation, params: Params) =>

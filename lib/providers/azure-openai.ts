@@ -1,6 +1,8 @@
-import type { AzureDeployment, TargetNode } from '../config/config-tree.js';
+import type { TargetNode } from '../config/config-tree.js';
+import { patternSchema } from '../config/field-schemas.js';
 import { BoundedCache } from '../shared/bounded-cache.js';
 import type { Operation, Params, ProviderOptions } from '../types.js';
+import { apiKeyField, type CredentialSpec, missingFields } from './credentials.js';
 import { openAIErrorBody } from './openai-errors.js';
 import type { ProviderAdapter, UpstreamBase } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
@@ -13,6 +15,35 @@ const operationPaths: Record<Operation, string> = {
   complete: '/completions',
   embed: '/embeddings',
 };
+
+/** Azure names become a host name, a path segment and a query value: only safe characters. */
+export const azurePatterns = {
+  resourceName: '^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$',
+  deploymentId: '^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$',
+  apiVersion: '^([0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?|preview|latest|v1)$',
+} as const;
+
+const deploymentFields = ['resourceName', 'deploymentId', 'apiVersion'] as const;
+
+/**
+ * Azure's credentials: a key and the deployment it serves. The resource picks the host, so it
+ * stays with a virtual key; a config may choose the deployment and API version on it.
+ */
+export const azureCredentials: CredentialSpec = {
+  fields: {
+    apiKey: apiKeyField,
+    resourceName: { schema: patternSchema(azurePatterns.resourceName), serverOnly: true },
+    deploymentId: { schema: patternSchema(azurePatterns.deploymentId), identity: true },
+    apiVersion: { schema: patternSchema(azurePatterns.apiVersion) },
+  },
+  check: (credentials, path) => missingFields(credentials, deploymentFields, 'azure-openai', path),
+};
+
+interface AzureDeployment {
+  resourceName: string;
+  deploymentId: string;
+  apiVersion: string;
+}
 
 /**
  * Azure OpenAI: OpenAI's bodies and responses, a deployment in the path, `api-version` in the
@@ -39,8 +70,10 @@ export function azureOpenAIProvider(options: ProviderOptions = {}): ProviderAdap
 
   return {
     name: 'azure-openai',
+    credentials: azureCredentials,
     operations: new Set<Operation>(['chat', 'complete', 'embed']),
     translatesResponses: false,
+    forwardsRequestBody: true,
     base: (target: TargetNode) =>
       templated ? baseFor(deploymentOf(target).resourceName) : fixedBase,
     endpoint(operation, target) {
@@ -49,7 +82,7 @@ export function azureOpenAIProvider(options: ProviderOptions = {}): ProviderAdap
     },
     headers(target) {
       const headers: Record<string, string> = { ...extraHeaders };
-      if (target.apiKey !== undefined) headers['api-key'] = target.apiKey;
+      if (target.credentials.apiKey !== undefined) headers['api-key'] = target.credentials.apiKey;
       return headers;
     },
     requestBody: (_operation, params: Params) => params,
@@ -60,5 +93,5 @@ export function azureOpenAIProvider(options: ProviderOptions = {}): ProviderAdap
 
 function deploymentOf(target: TargetNode): AzureDeployment {
   // Validation refuses an azure-openai target without its deployment fields.
-  return target.azure as AzureDeployment;
+  return target.credentials as unknown as AzureDeployment;
 }

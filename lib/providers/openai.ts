@@ -1,13 +1,25 @@
 import type { TargetNode } from '../config/config-tree.js';
+import { headerValueSchema } from '../config/field-schemas.js';
 import type { Operation, Params, ProviderOptions } from '../types.js';
+import { apiKeyField, type CredentialSpec } from './credentials.js';
 import { openAIErrorBody } from './openai-errors.js';
 import type { ProviderAdapter } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
 
-const endpoints: Record<Operation, string> = {
+/** OpenAI's path for each operation, after the base URL (shared by the OpenAI-compatible hosts). */
+export const openAIEndpoints: Readonly<Record<Operation, string>> = {
   chat: '/chat/completions',
   complete: '/completions',
   embed: '/embeddings',
+};
+
+/** OpenAI's credentials: a key, and the organization and project billed. */
+export const openaiCredentials: CredentialSpec = {
+  fields: {
+    apiKey: apiKeyField,
+    openaiOrganization: { schema: headerValueSchema, serverOnly: true },
+    openaiProject: { schema: headerValueSchema, serverOnly: true },
+  },
 };
 
 /** OpenAI: the reference shape, so bodies and responses pass through unchanged. */
@@ -16,17 +28,18 @@ export function openaiProvider(options: ProviderOptions = {}): ProviderAdapter {
   const extraHeaders = { ...options.headers };
   return {
     name: 'openai',
+    credentials: openaiCredentials,
     operations: new Set<Operation>(['chat', 'complete', 'embed']),
     translatesResponses: false,
+    forwardsRequestBody: true,
     base: () => base,
-    endpoint: (operation) => endpoints[operation],
+    endpoint: (operation) => openAIEndpoints[operation],
     headers(target: TargetNode) {
       const headers: Record<string, string> = { ...extraHeaders };
-      if (target.apiKey !== undefined) headers.authorization = `Bearer ${target.apiKey}`;
-      if (target.openaiOrganization !== undefined) {
-        headers['openai-organization'] = target.openaiOrganization;
-      }
-      if (target.openaiProject !== undefined) headers['openai-project'] = target.openaiProject;
+      const { apiKey, openaiOrganization, openaiProject } = target.credentials;
+      if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
+      if (openaiOrganization !== undefined) headers['openai-organization'] = openaiOrganization;
+      if (openaiProject !== undefined) headers['openai-project'] = openaiProject;
       return headers;
     },
     requestBody: (_operation, params: Params) => params,

@@ -1,7 +1,9 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
 import type { TargetNode } from '../config/config-tree.js';
 import type { LoadBalancerError, OpenAIErrorBody } from '../errors.js';
-import type { Operation, Params, ProviderName } from '../types.js';
+import type { Operation, Params, TargetProviderName } from '../types.js';
+import type { CredentialSpec } from './credentials.js';
 
 /** What the client asked for that shapes a translated stream. */
 export interface StreamShape {
@@ -22,10 +24,26 @@ export interface RequestShape extends StreamShape {
   encodingFormat: string | undefined;
 }
 
-/** A {@link RequestShape} with the answer's `created`, given to response and stream translators. */
+/**
+ * A {@link RequestShape} with what the answer itself says beyond its body, given to response
+ * and stream translators.
+ */
 export interface AnswerShape extends RequestShape {
   /** OpenAI's `created`: seconds since the epoch, taken when the answer arrives. */
   created: number;
+  /** The provider's response headers (Bedrock's request id is only there). */
+  headers: IncomingHttpHeaders;
+}
+
+/** An upstream request exactly as it will be sent, for a signing step. */
+export interface SignableRequest {
+  readonly method: 'POST';
+  /** The full URL: origin, path and query. */
+  readonly url: string;
+  /** Every header that will be sent, lower-case names. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The final body bytes. */
+  readonly body: Buffer;
 }
 
 /**
@@ -50,7 +68,13 @@ export interface UpstreamBase {
  * OpenAI shape. Adding a provider means one file implementing this and one registry line.
  */
 export interface ProviderAdapter {
-  readonly name: ProviderName;
+  readonly name: TargetProviderName;
+  /**
+   * The credential fields its targets and virtual keys take, which of them are secrets, and
+   * which it requires: the config schema, redaction, the request-config policy, the health
+   * identity and the dry run all read them from here.
+   */
+  readonly credentials: CredentialSpec;
   /** Operations the provider offers; others are refused before anything is sent. */
   readonly operations: ReadonlySet<Operation>;
   /**
@@ -70,12 +94,29 @@ export interface ProviderAdapter {
   endpoint(operation: Operation, target: TargetNode, params: Params): string;
   /** Authentication and provider-specific headers for this target. */
   headers(target: TargetNode): Record<string, string>;
+  /**
+   * Signs the final request (AWS SigV4) and returns every header to send. Runs before each
+   * attempt, after the body is serialised, so the signature covers the exact bytes and a fresh
+   * timestamp. Absent for providers whose headers need no signature.
+   */
+  sign?(request: SignableRequest, target: TargetNode): Promise<Record<string, string>>;
+  /**
+   * The media type of its successful streams: answers of this type are decoded as they arrive
+   * (by `streamTranslator`, or relayed as SSE), anything else is read whole. Defaults to
+   * `text/event-stream`.
+   */
+  readonly streamContentType?: string;
+  /**
+   * Whether `requestBody` returns the params unchanged: then a client's OpenAI-shaped body is
+   * forwarded as the bytes it sent (when no `override_params` apply), never re-serialised.
+   */
+  readonly forwardsRequestBody?: boolean;
   /** The provider's request body for merged OpenAI-style params. May throw ERR_PARAMS_INVALID. */
   requestBody(operation: Operation, params: Params): Params;
   /** A successful JSON response in OpenAI shape (only when `translatesResponses`). */
   responseBody(operation: Operation, body: unknown, shape: AnswerShape): unknown;
   /** Turns the provider's event stream into OpenAI's; absent when streams pass through as they are. */
   streamTranslator?(shape: AnswerShape): StreamTranslator;
-  /** Any error body the provider returns, in OpenAI's error shape. */
-  errorBody(status: number, body: unknown): OpenAIErrorBody;
+  /** Any error body the provider returns, in OpenAI's error shape (some name the error in a header). */
+  errorBody(status: number, body: unknown, headers: IncomingHttpHeaders): OpenAIErrorBody;
 }

@@ -43,6 +43,8 @@ export type AttemptOutcome = Outcome<UpstreamAnswer>;
 /** One try at one target: what http-proxy-middleware's hooks read and settle. */
 export interface Attempt {
   readonly prepared: PreparedRequest;
+  /** The headers this attempt sends: the prepared ones, or those its signature produced. */
+  readonly headers: Record<string, string>;
   /** Milliseconds of upstream silence before this attempt is aborted. */
   readonly timeout: number;
   /** The client's URL, restored after http-proxy has read the rewritten one. */

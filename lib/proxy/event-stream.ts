@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { LoadBalancerError } from '../errors.js';
-import type { StreamTranslator } from '../providers/provider.js';
+import type { ProviderAdapter, StreamTranslator } from '../providers/provider.js';
 import { StreamScrubber } from '../security/secret-scrubber.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
@@ -14,8 +14,10 @@ export const streamHeaders = {
   'x-accel-buffering': 'no',
 } as const;
 
-export function isEventStream(upstream: IncomingMessage): boolean {
-  return upstream.headers['content-type']?.startsWith('text/event-stream') === true;
+/** Whether an answer is its provider's stream (SSE, or a binary framing such as Bedrock's). */
+export function isStreamAnswer(upstream: IncomingMessage, adapter: ProviderAdapter): boolean {
+  const type = adapter.streamContentType ?? 'text/event-stream';
+  return upstream.headers['content-type']?.startsWith(type) === true;
 }
 
 /** The bytes an OpenAI-style stream ends with when the provider finished it. */
@@ -30,7 +32,8 @@ const doneMarker = 'data: [DONE]';
  */
 export function relayEventStream(
   attempt: Attempt,
-  upstream: Readable,
+  upstream: IncomingMessage,
+  source: Readable,
   res: ServerResponse,
   headers: Record<string, string | string[]>,
   delivery: Delivery,
@@ -40,12 +43,13 @@ export function relayEventStream(
   const translator = adapter.streamTranslator?.({
     ...shape,
     created: Math.floor(Date.now() / 1000),
+    headers: upstream.headers,
   });
   if (translator === undefined) {
-    void copyEvents(attempt, upstream, res, delivery, undefined);
+    void copyEvents(attempt, source, res, delivery, undefined);
     return;
   }
-  void copyEvents(attempt, pipeline(upstream, translator, ignore), res, delivery, translator);
+  void copyEvents(attempt, pipeline(source, translator, ignore), res, delivery, translator);
 }
 
 async function copyEvents(

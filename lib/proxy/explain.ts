@@ -1,9 +1,13 @@
 import type { ConfigNode } from '../config/config-tree.js';
+import { snakeCase } from '../config/spelling.js';
+import { credentialFields } from '../providers/credential-catalog.js';
+import { type Credentials, secretValues } from '../providers/credentials.js';
 import { nodeAvailability, type PlanDriver, runPlan } from '../routing/run-plan.js';
 import { maskSecret, redactSecrets } from '../security/redact.js';
 import type { PreparedRequest } from './attempt.js';
-import { availabilityOf, type Call, type CallSettings, slowStartWeights } from './call.js';
+import type { Call, CallSettings } from './call.js';
 import { describeCandidates } from './call-events.js';
+import { availabilityOf, slowStartWeights } from './call-routing.js';
 import { sendJson } from './send-error.js';
 
 /**
@@ -68,7 +72,7 @@ export async function explainCall(call: Call, settings: CallSettings): Promise<v
 }
 
 function describeRequest(request: PreparedRequest): Record<string, unknown> {
-  const secrets = [request.target.apiKey];
+  const secrets = secretValues(request.adapter.credentials, request.target.credentials);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.upstreamHeaders))
     headers[name] = redactSecrets(value, secrets);
@@ -78,6 +82,17 @@ function describeRequest(request: PreparedRequest): Record<string, unknown> {
     headers,
     body: JSON.parse(redactSecrets(request.body.bytes.toString('utf8'), secrets)),
   };
+}
+
+/** A target's credential fields by their snake_case names, every secret masked. */
+function describeCredentials(credentials: Credentials): Record<string, string> {
+  const described: Record<string, string> = {};
+  for (const [name, value] of Object.entries(credentials)) {
+    if (value === undefined) continue;
+    described[snakeCase(name)] =
+      credentialFields[name]?.secret === true ? maskSecret(value) : value;
+  }
+  return described;
 }
 
 /** The resolved config tree as JSON, every key masked. */
@@ -107,8 +122,7 @@ function describeNode(node: ConfigNode): Record<string, unknown> {
     provider: node.provider,
     weight: node.weight,
     virtual_key: node.virtualKey,
-    api_key: node.apiKey === undefined ? undefined : maskSecret(node.apiKey),
-    azure: node.azure,
+    ...describeCredentials(node.credentials),
     custom_host: node.customHost,
     override_params: node.overrideParams,
     retry: node.retry,

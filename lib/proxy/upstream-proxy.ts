@@ -45,7 +45,7 @@ const attemptPlugin: Plugin<IncomingMessage, ServerResponse> = (proxyServer) => 
     // http-proxy copies req.headers and req.url synchronously while starting the call; the
     // host app keeps seeing the client's own afterwards.
     const clientHeaders = req.headers;
-    req.headers = attempt.prepared.upstreamHeaders;
+    req.headers = attempt.headers;
     req.url = attempt.prepared.upstreamPath;
     try {
       web(req, res, options);

@@ -5,7 +5,7 @@ import { hopByHopHeaders } from '../security/header-policy.js';
 import type { SecretForms } from '../security/secret-scrubber.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
-import { isEventStream, relayEventStream } from './event-stream.js';
+import { isStreamAnswer, relayEventStream } from './event-stream.js';
 import { sendError, sendJsonText } from './send-error.js';
 import {
   decodedUpstream,
@@ -77,9 +77,10 @@ export function handleUpstreamResponse(
     fail(res, delivery, invalidResponse(target.provider, 'in a content coding it cannot undo'));
     return;
   }
-  if (succeeded && isEventStream(upstream)) {
+  if (succeeded && isStreamAnswer(upstream, attempt.prepared.adapter)) {
     relayEventStream(
       attempt,
+      upstream,
       source,
       res,
       answerHeaders(upstream, delivery.answerHeaders, bodyHeaders, secrets),
@@ -134,6 +135,7 @@ function answerSuccess(
         : adapter.responseBody(operation, body, {
             ...shape,
             created: Math.floor(Date.now() / 1000),
+            headers: upstream.headers,
           });
   } catch {
     translated = undefined;
@@ -157,7 +159,7 @@ function answerError(
   const { adapter, secrets } = attempt.prepared;
   const status = upstream.statusCode ?? 502;
   // The provider may echo a key back in any field: the whole serialised body is masked.
-  const error = JSON.stringify(adapter.errorBody(status, parseJson(bytes)));
+  const error = JSON.stringify(adapter.errorBody(status, parseJson(bytes), upstream.headers));
   delivery.events?.firstByte();
   sendMasked(res, status, error, upstream, delivery, secrets);
 }

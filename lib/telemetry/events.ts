@@ -1,4 +1,4 @@
-import type { Operation, ProviderName } from '../types.js';
+import type { Operation, TargetProviderName } from '../types.js';
 
 /** Token counts as OpenAI reports them. */
 export interface TokenUsage {
@@ -24,7 +24,7 @@ export interface SelectCandidate {
   /** The candidate's path (`config.targets[1]`) or Format 1 index. */
   target: string;
   /** The provider, when the candidate is a single target. */
-  provider: ProviderName | undefined;
+  provider: TargetProviderName | undefined;
   weight: number;
   /** Its probability in this pick: weight over the sum of the available candidates' weights. */
   normalizedWeight: number;
@@ -74,7 +74,7 @@ export interface StickyMoveEvent extends RequestScoped {
 /** A target was skipped for the rest of its window: its `rpm` or `tpm` budget is used up. */
 export interface BudgetSkipEvent extends RequestScoped {
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   /** Whose budget: the target's own `rpm`/`tpm`, or its virtual key's. */
   scope: 'target' | 'virtual-key';
   limit: 'rpm' | 'tpm';
@@ -85,7 +85,7 @@ export interface BudgetSkipEvent extends RequestScoped {
 /** A call to a provider is starting. */
 export interface AttemptEvent extends RequestScoped {
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   /** 0 for the first try of this target, then 1, 2, ... for retries. */
   retry: number;
   /** Where the call goes (no credentials are ever part of it). */
@@ -105,7 +105,7 @@ export interface FailureReason {
 /** A target will be retried after `delayMs`. */
 export interface RetryEvent extends RequestScoped {
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   /** The number of the coming retry, from 1. */
   retry: number;
   delayMs: number;
@@ -123,13 +123,13 @@ export interface CircuitEvent extends RequestScoped {
   /** The target's health identity: provider, base URL, deployment and a hash of its key. */
   targetKey: string;
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   until?: number;
 }
 
 /** The client got a provider's answer (success or the provider's own error). */
 export interface ResponseEvent extends RequestScoped {
-  provider: ProviderName;
+  provider: TargetProviderName;
   target: string;
   status: number;
   stream: boolean;
@@ -150,7 +150,7 @@ export interface ErrorEvent extends RequestScoped {
   code: string;
   status: number;
   message: string;
-  provider?: ProviderName;
+  provider?: TargetProviderName;
   target?: string;
   /** The request's metadata, when it has any (and it was valid). */
   metadata?: Record<string, string>;

@@ -6,7 +6,10 @@ import { geminiModelOf, googleProvider } from '../../lib/providers/google/google
 import { providerNames } from '../../lib/providers/provider-names.js';
 import { createProviderRegistry } from '../../lib/providers/registry.js';
 
-const target = { provider: 'google', apiKey: 'AIza-unit-key' } as TargetNode;
+const target = {
+  provider: 'google',
+  credentials: { apiKey: 'AIza-unit-key' },
+} as unknown as TargetNode;
 
 function refusal(params: Record<string, unknown>): LoadBalancerError {
   try {
@@ -68,7 +71,7 @@ describe('the google adapter', () => {
 
   it('sends the key in x-goog-api-key only', () => {
     expect(adapter.headers(target)).toEqual({ 'x-goog-api-key': 'AIza-unit-key' });
-    expect(adapter.headers({ ...target, apiKey: undefined })).toEqual({});
+    expect(adapter.headers({ ...target, credentials: {} })).toEqual({});
   });
 
   it('names the model of the path in each embedding request', () => {
@@ -90,6 +93,7 @@ describe('the google adapter', () => {
         model: 'models/gemini-2.0-flash',
         encodingFormat: undefined,
         created: 7,
+        headers: {},
       },
     ) as Record<string, unknown>;
     expect(answer.model).toBe('gemini-2.0-flash');

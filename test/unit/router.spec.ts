@@ -34,7 +34,7 @@ function setup(store: StateStore = new MemoryStore(), vkBudgets = new Map()) {
   );
   const shared = new SharedRouting({
     store: wrapped,
-    keyOf: (leaf) => `${leaf.provider} ${leaf.apiKey}`,
+    keyOf: (leaf) => `${leaf.provider} ${leaf.credentials.apiKey}`,
     now: () => now,
     random: seededRandom(1),
     virtualKeyBudgets: vkBudgets,

@@ -1,3 +1,5 @@
+export { bedrockProvider } from './bedrock.js';
+export { bedrockCredentials } from './bedrock-credentials.js';
 export {
   bedrockErrorBody,
   bedrockErrorType,

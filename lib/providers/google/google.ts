@@ -1,5 +1,6 @@
 import { LoadBalancerError } from '../../errors.js';
 import type { Operation, Params, ProviderOptions } from '../../types.js';
+import { apiKeyCredentials } from '../credentials.js';
 import type { ProviderAdapter } from '../provider.js';
 import { parseBaseURL } from '../upstream-base.js';
 import { googleErrorBody } from './gemini-errors.js';
@@ -58,6 +59,7 @@ export function googleProvider(options: ProviderOptions = {}): ProviderAdapter {
   const extraHeaders = { ...options.headers };
   return {
     name: 'google',
+    credentials: apiKeyCredentials,
     operations: new Set<Operation>(['chat', 'complete', 'embed']),
     translatesResponses: true,
     base: () => base,
@@ -70,7 +72,8 @@ export function googleProvider(options: ProviderOptions = {}): ProviderAdapter {
     },
     headers(target) {
       const headers: Record<string, string> = { ...extraHeaders };
-      if (target.apiKey !== undefined) headers['x-goog-api-key'] = target.apiKey;
+      if (target.credentials.apiKey !== undefined)
+        headers['x-goog-api-key'] = target.credentials.apiKey;
       return headers;
     },
     requestBody(operation, params) {
