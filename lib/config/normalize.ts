@@ -1,6 +1,7 @@
 import { credentialFields, credentialSpecOf } from '../providers/credential-catalog.js';
 import type { Credentials } from '../providers/credentials.js';
 import { type ProviderRules, providerRules } from '../providers/provider-rules.js';
+import { compileConditions, conditionProblems } from '../routing/conditions.js';
 import { isForwardable } from '../security/header-policy.js';
 import type { Params, ProvidersOptions, StrategyMode, TargetProviderName } from '../types.js';
 import {
@@ -8,7 +9,10 @@ import {
   type ConfigNode,
   type ConfigTree,
   defaultRetryStatusCodes,
+  type PickAlgorithm,
   type RetryPolicy,
+  routingFeaturesOf,
+  type StickyPolicy,
   type TargetNode,
 } from './config-tree.js';
 import { configLimits } from './limits.js';
@@ -114,7 +118,13 @@ export function checkConfig(config: unknown, context: CheckContext = {}): Config
       complete: true,
     };
   }
-  const tree = { format: isV1 ? 'v1' : 'v2', root: rootNode, targets: leavesOf(rootNode) } as const;
+  const targets = leavesOf(rootNode);
+  const tree = {
+    format: isV1 ? 'v1' : 'v2',
+    root: rootNode,
+    targets,
+    features: routingFeaturesOf(rootNode, targets),
+  } as const;
   return { valid: true, tree, problems: [], omitted: 0, complete: true };
 }
 
@@ -140,6 +150,10 @@ function resolveV1(raw: RawNode, root: string, resolution: Resolution): ConfigNo
     mode,
     onStatusCodes: field<number[]>(raw, 'onStatusCodes'),
     targets,
+    name: undefined,
+    algorithm: 'weighted',
+    sticky: undefined,
+    conditions: undefined,
   };
 }
 
@@ -176,7 +190,7 @@ function resolveV2(
     resolveV2(child, `${path}.targets[${index}]`, handedDown, resolution),
   );
   const mode = (strategy?.mode as StrategyMode | undefined) ?? 'single';
-  checkWeights(mode, targets, `${path}.targets`, problems);
+  if (mode !== 'conditional') checkWeights(mode, targets, `${path}.targets`, problems);
   return {
     kind: 'strategy',
     label: path,
@@ -184,7 +198,62 @@ function resolveV2(
     mode,
     onStatusCodes: strategy === undefined ? undefined : field<number[]>(strategy, 'onStatusCodes'),
     targets,
+    name: raw.name as string | undefined,
+    algorithm: (strategy?.algorithm as PickAlgorithm | undefined) ?? 'weighted',
+    sticky: stickyOf(strategy),
+    conditions: conditionsOf(strategy, mode, targets, path, problems),
   };
+}
+
+/** Sibling names must be unique: a conditional `then` must name one node. */
+function namesOf(
+  targets: readonly ConfigNode[],
+  path: string,
+  problems: ConfigProblem[],
+): string[] {
+  const names: string[] = [];
+  targets.forEach((target, index) => {
+    if (target.name === undefined) return;
+    if (names.includes(target.name)) {
+      const param = `${path}.targets[${index}].name`;
+      problems.push({
+        param,
+        message: `${param} "${target.name}" is already the name of another target of this strategy`,
+      });
+    }
+    names.push(target.name);
+  });
+  return names;
+}
+
+function stickyOf(strategy: RawNode | undefined): StickyPolicy | undefined {
+  const sticky = strategy?.sticky as RawNode | undefined;
+  if (sticky === undefined || sticky.enabled === false) return undefined;
+  return {
+    hashFields: sticky.hash_fields as string[],
+    ttlMs: ((sticky.ttl as number | undefined) ?? defaultStickyTtlSeconds) * 1000,
+  };
+}
+
+/** Portkey's examples use an hour. */
+const defaultStickyTtlSeconds = 3600;
+
+/** A conditional node's rules, compiled; their problems name paths under `<path>.strategy`. */
+function conditionsOf(
+  strategy: RawNode | undefined,
+  mode: StrategyMode,
+  targets: readonly ConfigNode[],
+  path: string,
+  problems: ConfigProblem[],
+) {
+  const names = namesOf(targets, path, problems);
+  if (mode !== 'conditional' || strategy === undefined) return undefined;
+  const found = conditionProblems(strategy, names, `${path}.strategy`);
+  if (found.length > 0) {
+    problems.push(...found);
+    return undefined;
+  }
+  return compileConditions(strategy, names, `${path}.strategy`);
 }
 
 /** What every node hands down whatever its provider: params, timeout and retry policy. */
@@ -359,7 +428,16 @@ function resolveTarget(
     credentials,
     virtualKey: identity?.virtualKey,
     ...settings,
+    name: raw.name as string | undefined,
+    budget: budgetOf(raw),
   };
+}
+
+/** A node's own `rpm` / `tpm` (LiteLLM's names); undefined when it sets neither. */
+function budgetOf(raw: RawNode): TargetNode['budget'] {
+  const rpm = raw.rpm as number | undefined;
+  const tpm = raw.tpm as number | undefined;
+  return rpm === undefined && tpm === undefined ? undefined : { rpm, tpm };
 }
 
 /** A key the provider needs, or a `custom_host` for a provider without a base URL here. */

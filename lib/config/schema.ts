@@ -1,6 +1,13 @@
 import { credentialFieldSchemas } from '../providers/credential-catalog.js';
 import { providerNamePattern } from '../providers/provider-names.js';
 import { configLimits } from './limits.js';
+import {
+  routingModeSchema,
+  routingStrategyDependencies,
+  routingStrategyProperties,
+  routingStrategyRules,
+  routingTargetProperties,
+} from './routing-schema.js';
 import { withBothSpellings } from './spelling.js';
 
 export { headerValuePattern } from './field-schemas.js';
@@ -75,6 +82,8 @@ const targetProperties = {
   weight: weightSchema,
   retry: retrySchema,
   ...withBothSpellings(targetFields),
+  // Routing (names for conditional routing, usage budgets): Portkey's and LiteLLM's spellings.
+  ...routingTargetProperties,
 };
 
 // `provider` may come from a virtual key instead: its absence is reported after resolution.
@@ -115,9 +124,12 @@ function nodeDefinitions(): Record<string, object> {
         required: ['mode'],
         additionalProperties: false,
         properties: {
-          mode: modeSchema,
+          mode: routingModeSchema,
           ...withBothSpellings({ onStatusCodes: statusCodesSchema, cbConfig: cbConfigSchema }),
+          ...routingStrategyProperties,
         },
+        allOf: routingStrategyRules,
+        dependencies: routingStrategyDependencies,
       },
     };
     if (depth < configLimits.maxDepth) {
@@ -160,6 +172,7 @@ export const knownConfigFields: readonly string[] = [
     'targets',
     'on_status_codes',
     'onStatusCodes',
+    ...Object.keys(routingStrategyProperties),
     ...Object.keys(targetProperties),
   ]),
 ];

@@ -46,6 +46,8 @@ function targetOf(adapter: ProviderAdapter, credentials: Credentials): TargetNod
     customHost: undefined,
     forwardHeaders: undefined,
     circuitBreaker: undefined,
+    name: undefined,
+    budget: undefined,
   };
 }
 
