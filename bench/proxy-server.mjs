@@ -1,8 +1,11 @@
 import { Agent } from 'node:http';
 import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-// The built package, as users run it.
-import { portkeyLoadBalancer, redisStore } from '../dist/index.js';
+
+// The built package, as users run it (or another build of it: see BENCH_BASELINE in run.ts).
+const { portkeyLoadBalancer, redisStore } = await import(
+  process.env.BENCH_DIST ?? '../dist/index.js'
+);
 
 // Plain JavaScript, run by plain node: the process measured carries no TypeScript loader.
 

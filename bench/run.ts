@@ -28,13 +28,26 @@ const streamBody = JSON.stringify({
   messages: [{ role: 'user', content: 'Say hello' }],
 });
 
-type Scenario = 'direct' | 'bare' | 'middleware' | 'middleware-anthropic' | 'middleware-redis';
+type Scenario =
+  | 'direct'
+  | 'bare'
+  | 'middleware'
+  | 'middleware-anthropic'
+  | 'middleware-redis'
+  | 'baseline';
+/**
+ * `BENCH_BASELINE=/path/to/other/dist/index.js`: another build of this package (an earlier
+ * commit's `dist/`) run as the `middleware` scenario beside this one, so that a change's cost is
+ * measured in the same run rather than against a number from another day.
+ */
+const baselineDist = process.env.BENCH_BASELINE;
 const scenarios: Scenario[] = [
   'direct',
   'bare',
   'middleware',
   'middleware-anthropic',
   'middleware-redis',
+  ...(baselineDist === undefined ? [] : (['baseline'] as const)),
 ];
 
 interface Stats {
@@ -47,9 +60,11 @@ function start(
   file: string,
   args: string[] = [],
   execArgv: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = fork(`${here}${file}`, args, {
     execArgv,
+    env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -153,6 +168,15 @@ async function main(): Promise<void> {
     proxies.set(
       kind,
       await start('proxy-server.mjs', [kind, String(upstream.port)], profileArgs(kind)),
+    );
+  }
+  if (baselineDist !== undefined) {
+    proxies.set(
+      'baseline',
+      await start('proxy-server.mjs', ['middleware', String(upstream.port)], [], {
+        ...process.env,
+        BENCH_DIST: baselineDist,
+      }),
     );
   }
   const urlOf = (scenario: Scenario) =>
@@ -312,7 +336,22 @@ async function main(): Promise<void> {
     },
   };
 
+  const baseline = summary.baseline as (typeof summary)['bare'] | undefined;
+  const cpuVsBaseline =
+    baseline === undefined
+      ? undefined
+      : round3((ours.cpuMicrosPerRequest ?? 0) / (baseline.cpuMicrosPerRequest ?? 1));
   const targets = [
+    ...(cpuVsBaseline === undefined
+      ? []
+      : ([
+          [
+            'CPU per request vs the baseline build',
+            `${cpuVsBaseline}x`,
+            '<= 1.05x',
+            cpuVsBaseline <= 1.05,
+          ],
+        ] as const)),
     [
       'throughput vs bare proxy',
       `${results.ratios.throughputVsBare}x`,

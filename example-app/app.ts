@@ -94,6 +94,16 @@ export function virtualKeysOf(keys: ProviderKeys): Record<string, VirtualKey> {
   if (keys.openai) table.openai = { provider: 'openai', apiKey: keys.openai };
   if (keys.anthropic) table.anthropic = { provider: 'anthropic', apiKey: keys.anthropic };
   if (keys.google) table.google = { provider: 'google', apiKey: keys.google };
+  if (keys.bedrock) {
+    const { accessKeyId, secretAccessKey, sessionToken, region } = keys.bedrock;
+    table.bedrock = {
+      provider: 'bedrock',
+      awsAccessKeyId: accessKeyId,
+      awsSecretAccessKey: secretAccessKey,
+      awsRegion: region,
+      ...(sessionToken === undefined ? {} : { awsSessionToken: sessionToken }),
+    };
+  }
   if (keys.azure) {
     const { resource_name, deployment_id, api_version } = keys.azure.deployment;
     table.azure = {
@@ -113,6 +123,7 @@ export function defaultConfig(keys: ProviderKeys): PortkeyConfig | undefined {
     openai: 'gpt-4o-mini',
     anthropic: 'claude-3-5-haiku-latest',
     google: 'gemini-2.5-flash',
+    bedrock: process.env.BEDROCK_MODEL ?? 'anthropic.claude-3-5-haiku-20241022-v1:0',
     azure: undefined,
   };
   const targets = Object.keys(virtualKeysOf(keys)).map((name) => {
@@ -130,6 +141,13 @@ export interface ProviderKeys {
   anthropic?: string;
   /** A Gemini API key (`GEMINI_API_KEY` or `GOOGLE_API_KEY`). */
   google?: string;
+  /** AWS credentials for Bedrock (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`). */
+  bedrock?: {
+    accessKeyId: string;
+    secretAccessKey: string;
+    sessionToken?: string | undefined;
+    region: string;
+  };
   azure?: {
     apiKey: string;
     deployment: { resource_name: string; deployment_id: string; api_version: string };

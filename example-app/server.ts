@@ -2,6 +2,7 @@ import { type LoadBalancerOptions, redisStore, type StateStore } from '../lib/in
 import {
   startAnthropicSimulator,
   startAzureOpenAISimulator,
+  startBedrockSimulator,
   startGeminiSimulator,
   startOpenAISimulator,
 } from '../simulators/index.js';
@@ -24,6 +25,14 @@ function keysFromEnvironment(): ProviderKeys {
   // Google's SDKs read either name.
   const googleKey = env.GEMINI_API_KEY || env.GOOGLE_API_KEY;
   if (googleKey) keys.google = googleKey;
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY && env.AWS_REGION) {
+    keys.bedrock = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      sessionToken: env.AWS_SESSION_TOKEN || undefined,
+      region: env.AWS_REGION,
+    };
+  }
   if (env.AZURE_OPENAI_API_KEY && env.AZURE_OPENAI_RESOURCE && env.AZURE_OPENAI_DEPLOYMENT) {
     keys.azure = {
       apiKey: env.AZURE_OPENAI_API_KEY,
@@ -64,16 +73,23 @@ async function main(): Promise<void> {
   let loadBalancer: LoadBalancerOptions;
   const simulated = Object.keys(keys).length === 0;
   if (simulated) {
-    const [openai, anthropic, azure, google] = await Promise.all([
+    const [openai, anthropic, azure, google, bedrock] = await Promise.all([
       startOpenAISimulator({ chunkDelayMs: 40 }),
       startAnthropicSimulator({ chunkDelayMs: 40 }),
       startAzureOpenAISimulator({ chunkDelayMs: 40 }),
       startGeminiSimulator({ chunkDelayMs: 40 }),
+      // Demo mode: any well-formed SigV4 signature scoped to us-east-1 verifies.
+      startBedrockSimulator({ chunkDelayMs: 40, region: 'us-east-1' }),
     ]);
     keys = {
       openai: 'sk-demo-openai',
       anthropic: 'sk-ant-demo',
       google: 'demo-google-key',
+      bedrock: {
+        accessKeyId: 'AKIADEMODEMODEMO0001',
+        secretAccessKey: 'demo-aws-secret-key',
+        region: 'us-east-1',
+      },
       azure: {
         apiKey: 'demo-azure-key',
         deployment: {
@@ -89,13 +105,14 @@ async function main(): Promise<void> {
         anthropic: { baseURL: anthropic.url },
         'azure-openai': { baseURL: azure.url },
         google: { baseURL: google.url },
+        bedrock: { baseURL: bedrock.url },
       },
     };
     console.log(
       'No provider keys in the environment: routing to local simulators (any API key is accepted):',
     );
     console.log(
-      `  openai       ${openai.url}\n  anthropic    ${anthropic.url}\n  azure-openai ${azure.url}\n  google       ${google.url}`,
+      `  openai       ${openai.url}\n  anthropic    ${anthropic.url}\n  azure-openai ${azure.url}\n  google       ${google.url}\n  bedrock      ${bedrock.url}`,
     );
   } else {
     loadBalancer = {};

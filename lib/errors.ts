@@ -48,6 +48,17 @@ export const errorCodes = {
   /** Every target that could serve the request is out for its provider's rate limit (429, with the earliest `retry-after`). */
   ERR_RATE_LIMITED: 429,
   /**
+   * Every target that could serve the request has used its `rpm` or `tpm` budget for the current
+   * window (a target's own, or its virtual key's); `retry-after` is when the earliest window ends.
+   */
+  ERR_BUDGET_EXCEEDED: 429,
+  /** A conditional strategy has no condition matching the request and no `default`. */
+  ERR_NO_MATCHING_CONDITION: 400,
+  /**
+   * The `x-portkey-metadata` header is not a JSON object of string values within the bounds.
+   */
+  ERR_METADATA_INVALID: 400,
+  /**
    * The client closed the connection before the answer ended. Never sent (no one is left to
    * read it): it is the code of the `error` event and of the metrics, with status 499.
    */

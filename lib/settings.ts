@@ -1,18 +1,26 @@
-import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { ConfigResolver } from './config/config-resolver.js';
 import { resolveVirtualKeys, VirtualKeyError, type VirtualKeyTable } from './config/normalize.js';
 import { didYouMean } from './config/suggest.js';
 import { LoadBalancerError } from './errors.js';
-import type { StoreFailure } from './health/fail-open-store.js';
-import { type BreakerDefaults, SharedHealth } from './health/health-gate.js';
+import { FailOpenStore, type StoreFailure } from './health/fail-open-store.js';
+import { type BreakerDefaults, SharedHealth, targetIdentity } from './health/health-gate.js';
 import { MemoryStore } from './health/memory-store.js';
-import { providerNames } from './providers/provider-names.js';
+import {
+  checkProvidersOption,
+  type ProviderRules,
+  providerRules,
+} from './providers/provider-rules.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.js';
 import type { CallSettings } from './proxy/call.js';
 import { resolveForwardedHeaders } from './proxy/request-headers.js';
 import { ResponseAffinity } from './proxy/response-affinity.js';
+import type { MetadataSource } from './routing/metadata.js';
+import { SharedRouting } from './routing/router.js';
+import { slowStartDefaults } from './routing/slow-start.js';
+import type { UsageLimits } from './routing/usage-budget.js';
 import { isHeaderName, isHeaderValue } from './security/header-policy.js';
 import { HostPolicy, systemResolveHost } from './security/host-policy.js';
 import { EventSink } from './telemetry/events.js';
@@ -20,7 +28,6 @@ import type {
   CircuitBreakerOptions,
   Clock,
   LoadBalancerOptions,
-  ProviderName,
   RequestConfigPolicy,
   StateStore,
 } from './types.js';
@@ -47,7 +54,14 @@ export interface Settings extends CallSettings {
   readonly hosts: HostPolicy;
   /** Which target produced each stored Responses API response (`previous_response_id`). */
   readonly affinity: ResponseAffinity;
+  /** Where request metadata comes from (`x-portkey-metadata`, `getMetadata`). */
+  readonly metadata: MetadataSource<IncomingMessage>;
+  /** State of sticky sessions, load-aware picks and usage budgets. */
+  readonly routing: SharedRouting;
 }
+
+/** The request as `getMetadata` receives it (Express's, named without importing Express here). */
+type HostRequest = Parameters<NonNullable<LoadBalancerOptions['getMetadata']>>[0];
 
 /** The one literal of defaults; `undefined` in the options means "use the default". */
 const defaults = {
@@ -60,6 +74,7 @@ const defaults = {
     minimumRequests: 10,
     windowMs: 60_000,
     cooldownMs: 30_000,
+    slowStartMs: slowStartDefaults.windowMs,
   },
   storeTimeout: 100,
   requestConfig: 'allow',
@@ -74,6 +89,8 @@ const optionNames: readonly (keyof LoadBalancerOptions)[] = [
   'config',
   'configs',
   'getConfig',
+  'getMetadata',
+  'acceptMetadataHeader',
   'requestConfig',
   'virtualKeys',
   'allowedHosts',
@@ -143,6 +160,18 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
       'must be a function of the request, e.g. (req) => req.user.plan',
     );
   }
+  if (options.getMetadata !== undefined && typeof options.getMetadata !== 'function') {
+    throw invalidOption(
+      'getMetadata',
+      'must be a function of the request, e.g. (req) => ({ user_id: req.user.id })',
+    );
+  }
+  if (
+    options.acceptMetadataHeader !== undefined &&
+    typeof options.acceptMetadataHeader !== 'boolean'
+  ) {
+    throw invalidOption('acceptMetadataHeader', 'must be true or false');
+  }
   const requestConfig = options.requestConfig ?? defaults.requestConfig;
   if (!policies.includes(requestConfig)) {
     throw invalidOption(
@@ -180,13 +209,8 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   if (typeof bodyLimit !== 'string' && !(Number.isInteger(bodyLimit) && bodyLimit > 0)) {
     throw invalidOption('bodyLimit', "must be a byte count or a size such as '10mb'");
   }
+  checkProvidersOption(options.providers ?? {}, didYouMean);
   for (const [name, provider] of Object.entries(options.providers ?? {})) {
-    if (!providerNames.includes(name as ProviderName)) {
-      throw invalidOption(
-        `providers.${name}`,
-        `is not a provider${didYouMean(name, providerNames)}`,
-      );
-    }
     checkExtraHeaders(`providers.${name}.headers`, provider?.headers);
   }
   const anthropicVersion = options.providers?.anthropic?.version;
@@ -209,29 +233,47 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
   const agents = keepAliveAgents();
   const providers = createProviderRegistry(options.providers);
   const breaker = options.circuitBreaker === false ? undefined : (options.circuitBreaker ?? {});
-  const virtualKeys = virtualKeyTable(options.virtualKeys);
+  const rules = providerRules(options.providers);
+  const { credentials: virtualKeyCredentials, budgets: virtualKeyBudgets } = splitVirtualKeys(
+    options.virtualKeys,
+  );
+  const virtualKeys = virtualKeyTable(virtualKeyCredentials, rules);
   const events = new EventSink(
     options.on === undefined ? [] : Array.isArray(options.on) ? options.on : [options.on],
   );
   const store = stateStore(options.store);
   const storeTimeout = milliseconds('storeTimeout', options.storeTimeout, defaults.storeTimeout);
+  const onStoreFailure = storeErrorReporter(events, clock);
+  const health =
+    breaker === undefined
+      ? undefined
+      : new SharedHealth(store, breakerDefaults(breaker), providers, clock.now, {
+          timeoutMs: storeTimeout,
+          onStoreFailure,
+        });
+  const random = options.random ?? Math.random;
+  const routing = new SharedRouting({
+    // One fail-open wrapper with the breaker's, so a failing store rests for both at once.
+    store: health?.store ?? new FailOpenStore(store, storeTimeout, clock.now, onStoreFailure),
+    keyOf: (target) => health?.keyOf(target) ?? targetIdentity(providers, target),
+    now: clock.now,
+    random,
+    virtualKeyBudgets,
+    // A crashed replica's in-flight counts are forgotten this long after their last change.
+    inFlightTtlMs: Math.min(timeout, deadline) + 5000,
+    explorationRate: 0.05,
+  });
   return {
-    configs: new ConfigResolver(options, virtualKeys, requestConfig, hosts),
+    configs: new ConfigResolver(options, virtualKeys, requestConfig, hosts, rules),
     providers,
-    random: options.random ?? Math.random,
+    random,
     clock,
     bodyLimit,
     timeout,
     deadline,
     backoff,
     maxEjectionMs: backoff.maxRetryAfterMs,
-    health:
-      breaker === undefined
-        ? undefined
-        : new SharedHealth(store, breakerDefaults(breaker), providers, clock.now, {
-            timeoutMs: storeTimeout,
-            onStoreFailure: storeErrorReporter(events, clock),
-          }),
+    health,
     forwardedHeaders: resolveForwardedHeaders(options.forwardHeaders),
     httpAgent: options.httpAgent ?? agents.http,
     httpsAgent: options.httpsAgent ?? agents.https,
@@ -246,7 +288,52 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
       providers,
       clock.now,
     ),
+    metadata: metadataSource(options),
+    routing,
   };
+}
+
+/** `getMetadata` sees the request the middleware got: Express's, here typed as Node's. */
+function metadataSource(options: LoadBalancerOptions): MetadataSource<IncomingMessage> {
+  const { getMetadata } = options;
+  return {
+    getMetadata:
+      getMetadata === undefined ? undefined : (req) => getMetadata(req as unknown as HostRequest),
+    acceptHeader: options.acceptMetadataHeader !== false,
+  };
+}
+
+/**
+ * The `virtualKeys` option as credentials (checked like a target) and budgets (`rpm`, `tpm`),
+ * which are limits of the server's, not fields of a provider.
+ */
+function splitVirtualKeys(table: LoadBalancerOptions['virtualKeys']): {
+  credentials: LoadBalancerOptions['virtualKeys'];
+  budgets: Map<string, UsageLimits>;
+} {
+  const budgets = new Map<string, UsageLimits>();
+  if (table === undefined || typeof table !== 'object' || table === null) {
+    return { credentials: table, budgets };
+  }
+  const credentials: NonNullable<LoadBalancerOptions['virtualKeys']> = {};
+  for (const [name, entry] of Object.entries(table)) {
+    if (typeof entry !== 'object' || entry === null) {
+      credentials[name] = entry;
+      continue;
+    }
+    const { rpm, tpm, ...rest } = entry;
+    for (const [field, value] of Object.entries({ rpm, tpm })) {
+      if (value !== undefined && !(Number.isInteger(value) && (value as number) >= 0)) {
+        throw invalidOption(
+          `virtualKeys.${name}.${field}`,
+          'must be a whole number of at least 0, e.g. 600',
+        );
+      }
+    }
+    if (rpm !== undefined || tpm !== undefined) budgets.set(name, { rpm, tpm });
+    credentials[name] = rest;
+  }
+  return { credentials, budgets };
 }
 
 interface AgentPair {
@@ -266,10 +353,13 @@ function agentPair(hosts: HostPolicy, checked: boolean): AgentPair {
   };
 }
 
-function virtualKeyTable(table: LoadBalancerOptions['virtualKeys']): VirtualKeyTable {
+function virtualKeyTable(
+  table: LoadBalancerOptions['virtualKeys'],
+  rules: ProviderRules,
+): VirtualKeyTable {
   if (table === undefined) return new Map();
   try {
-    return resolveVirtualKeys(table);
+    return resolveVirtualKeys(table, rules);
   } catch (error) {
     if (!(error instanceof VirtualKeyError)) throw error;
     throw new LoadBalancerError('ERR_OPTIONS_INVALID', `Invalid options.${error.problem.message}`, {
@@ -376,7 +466,19 @@ function breakerDefaults(options: CircuitBreakerOptions): BreakerDefaults {
       defaults.circuitBreaker.cooldownMs,
     ),
     failureStatusCodes: statuses,
+    slowStartMs: slowStartOf(options.slowStartMs),
   };
+}
+
+function slowStartOf(value: number | undefined): number {
+  const resolved = value ?? defaults.circuitBreaker.slowStartMs;
+  if (!Number.isInteger(resolved) || resolved < 0) {
+    throw invalidOption(
+      'circuitBreaker.slowStartMs',
+      'must be a whole number of milliseconds, 0 to turn slow start off, e.g. 30000',
+    );
+  }
+  return resolved;
 }
 
 /** Headers sent on every call must be sendable: refused here rather than on each request. */

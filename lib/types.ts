@@ -6,8 +6,14 @@ import type { LoadBalancerListeners } from './telemetry/events.js';
 
 export type { ProviderName };
 
+/**
+ * The provider a target names: a built-in one ({@link ProviderName}) or one the server defines
+ * in its `providers` option (`local-vllm`).
+ */
+export type TargetProviderName = ProviderName | (string & {});
+
 /** Strategy modes. */
-export type StrategyMode = 'single' | 'loadbalance' | 'fallback';
+export type StrategyMode = 'single' | 'loadbalance' | 'fallback' | 'conditional';
 
 /** What the caller asked for, derived from the route. */
 export type Operation = 'chat' | 'complete' | 'embed';
@@ -31,7 +37,7 @@ export interface PortkeyRetry {
  */
 export interface PortkeyOption {
   /** Required unless a virtual key names the provider. */
-  provider?: ProviderName;
+  provider?: TargetProviderName;
   apiKey?: string;
   api_key?: string;
   /** A server-held key (see the `virtualKeys` option) instead of `apiKey`. */
@@ -73,6 +79,12 @@ export interface PortkeyOption {
   /** Client headers to forward to this target. */
   forwardHeaders?: string[];
   forward_headers?: string[];
+  /** The name a conditional strategy's `then` and `default` refer to (unique among siblings). */
+  name?: string;
+  /** Requests per minute this target takes (counted per attempt, across replicas). */
+  rpm?: number;
+  /** Tokens per minute this target takes (from each answer's `usage`). */
+  tpm?: number;
 }
 
 /** Portkey's original config (Format 1): `{ mode, options }`. */
@@ -87,8 +99,22 @@ export interface PortkeyConfigV1 {
 
 /** A node of the current Portkey config (Format 2): a strategy with targets, or a target. */
 export interface PortkeyTarget extends PortkeyOption {
-  strategy?: { mode: StrategyMode; on_status_codes?: number[] };
+  strategy?: PortkeyStrategy;
   targets?: PortkeyTarget[];
+}
+
+/** A Format 2 node's `strategy`. */
+export interface PortkeyStrategy {
+  mode: StrategyMode;
+  on_status_codes?: number[];
+  /** `loadbalance`: how the available targets are picked. Defaults to `'weighted'`. */
+  algorithm?: 'weighted' | 'least-busy' | 'least-latency';
+  /** `loadbalance`: sticky sessions keyed by these fields; a moved session stays `ttl` seconds (default 3600). */
+  sticky?: { enabled?: boolean; hash_fields: string[]; ttl?: number };
+  /** `conditional`: rules tried in order; `then` names a target. */
+  conditions?: { query: Record<string, unknown>; then: string }[];
+  /** `conditional`: the target when no condition matches. */
+  default?: string;
 }
 
 /** Either config format. */
@@ -103,7 +129,7 @@ export type RequestConfigPolicy = 'allow' | 'virtual-keys-only' | 'deny';
 
 /** Server-held credentials a config may name with `virtual_key`. */
 export interface VirtualKey {
-  provider: ProviderName;
+  provider: TargetProviderName;
   apiKey?: string;
   resourceName?: string;
   deploymentId?: string;
@@ -114,7 +140,20 @@ export interface VirtualKey {
   awsSecretAccessKey?: string;
   awsSessionToken?: string;
   awsRegion?: string;
+  /**
+   * Requests per minute (fixed, epoch-aligned windows) across every target using this key,
+   * counted in the shared store, so the limit holds across replicas. Defaults to `undefined` (no limit).
+   */
+  rpm?: number;
+  /**
+   * Tokens per minute (as the provider's `usage` reports them, streams included) across every
+   * target using this key. Defaults to `undefined` (no limit).
+   */
+  tpm?: number;
 }
+
+/** Request metadata: Portkey's `x-portkey-metadata`, a flat object of string values. */
+export type RequestMetadata = Record<string, string>;
 
 /** A value, or a Promise of it: store operations may answer either way. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -137,6 +176,11 @@ export interface TargetHealth {
   probeUntil: number;
   /** Whether the ejection comes from a provider's rate limit (a 429 with `retry-after`). */
   rateLimited: boolean;
+  /**
+   * When the breaker last closed (a probe succeeded), kept while slow start ramps the target's
+   * share back up; undefined otherwise. A store that never sets it only loses the ramp.
+   */
+  closedAt?: number;
 }
 
 /** What a failure does to a target's state: the breaker's policy for one target. */
@@ -160,6 +204,11 @@ export interface SuccessPolicy {
   windowMs: number;
   /** Whether successes are counted (only the percentage rule needs them). */
   countRequests: boolean;
+  /**
+   * When above 0, a breaker that closes is remembered (closed, with `closedAt`) for this long,
+   * for slow start; otherwise it is forgotten at once.
+   */
+  slowStartMs?: number;
 }
 
 /**
@@ -209,6 +258,24 @@ export interface StateStore {
   increment(key: string, by: number, now: number, ttlMs: number): MaybePromise<number>;
   /** The values of counters, in order (0 for unknown or expired ones). One batched read. */
   counters(keys: readonly string[], now: number): MaybePromise<number[]>;
+  /**
+   * Where a sticky session that moved is held (undefined: nowhere, it is on its own target).
+   * Without `move`, only reads. With `move`, atomically: when the key holds nothing (or has
+   * expired) or holds `move.from`, it is set to `move.to` for `move.ttlMs` and `move.to` is
+   * returned; otherwise what it holds is returned unchanged (another replica moved the session
+   * first, and every replica follows that move). Optional: a store without it keeps moves in
+   * each replica's memory.
+   */
+  pin?(key: string, now: number, move?: PinMove): MaybePromise<string | undefined>;
+}
+
+/** A sticky session's move, for {@link StateStore.pin}. */
+export interface PinMove {
+  /** The target the session is held on now (undefined: none), which is no longer available. */
+  from: string | undefined;
+  /** Where it goes. */
+  to: string;
+  ttlMs: number;
 }
 
 /** Passive health checking (circuit breaking) settings; a config's `strategy.cb_config` overrides them. */
@@ -228,6 +295,12 @@ export interface CircuitBreakerOptions {
   cooldownMs?: number;
   /** Provider statuses that count as failures (connection errors and timeouts always do). Defaults to `429` and every `5xx`. */
   failureStatusCodes?: number[];
+  /**
+   * Slow start: after a target's breaker closes, its share of loadbalance picks ramps linearly
+   * from 10% of its weight to all of it over this many milliseconds, so a provider back from an
+   * outage is not hit with its whole share at once. `0` turns it off. Defaults to `30000`.
+   */
+  slowStartMs?: number;
 }
 
 /** Backoff between retries of one target. */
@@ -275,6 +348,38 @@ export interface AnthropicOptions extends ProviderOptions {
   defaultMaxTokens?: number;
 }
 
+/**
+ * A provider the server defines, speaking OpenAI's API (vLLM, LM Studio, an internal gateway):
+ * `providers: { 'local-vllm': { type: 'openai-compatible', baseURL: 'http://vllm.internal:8000/v1' } }`
+ * makes `provider: "local-vllm"` routable. Its base URL is trusted like any server option (no
+ * `allowedHosts` check); a key, when a target carries one, is sent as a bearer token.
+ */
+export interface OpenAICompatibleProviderOptions extends ProviderOptions {
+  /**
+   * Marks the entry as a server-defined provider. Defaults to `undefined`: the entry is then the
+   * settings of the built-in provider of that name (an unknown name is a construction error).
+   */
+  type: 'openai-compatible';
+  /**
+   * Where its OpenAI paths (`/chat/completions`, ...) live. Required with `type`. Defaults to
+   * `undefined`: a construction error naming `providers.<name>.baseURL`.
+   */
+  baseURL: string;
+  /** The operations it serves; others are refused before anything is sent. Defaults to `['chat', 'complete', 'embed']`. */
+  operations?: Operation[];
+}
+
+/**
+ * Per-provider server settings: one entry per built-in provider (every name of
+ * {@link ProviderName}, Anthropic with its own extras), plus any server-defined
+ * {@link OpenAICompatibleProviderOptions} under a name of its own.
+ */
+export type ProvidersOptions = {
+  [Name in ProviderName]?: Name extends 'anthropic' ? AnthropicOptions : ProviderOptions;
+} & {
+  [name: string]: ProviderOptions | AnthropicOptions | OpenAICompatibleProviderOptions | undefined;
+};
+
 /** Options of {@link portkeyLoadBalancer}. */
 export interface LoadBalancerOptions {
   /**
@@ -282,19 +387,13 @@ export interface LoadBalancerOptions {
    * Defaults to `undefined`: a request without a config gets a 400.
    */
   config?: PortkeyConfig;
-  /** Per-provider server settings. Defaults to each provider's public API. */
-  providers?: {
-    openai?: ProviderOptions;
-    anthropic?: AnthropicOptions;
-    'azure-openai'?: ProviderOptions;
-    /** Gemini's native API. Defaults to `https://generativelanguage.googleapis.com/v1beta`. */
-    google?: ProviderOptions;
-    /**
-     * AWS Bedrock's Converse API. A `baseURL` replaces the regional host for every target.
-     * Defaults to `https://bedrock-runtime.{aws_region}.amazonaws.com`.
-     */
-    bedrock?: ProviderOptions;
-  };
+  /**
+   * Per-provider server settings (`providers.groq.baseURL`, `providers.anthropic.version`), and
+   * server-defined OpenAI-compatible providers (see {@link OpenAICompatibleProviderOptions}).
+   * `ollama` has no public API: give it a `baseURL` here, or allow its host for `custom_host`.
+   * Defaults to each provider's public API (see the README's provider table).
+   */
+  providers?: ProvidersOptions;
   /**
    * Source of randomness for weighted selection, returning a number in [0, 1). Inject a seeded
    * function for reproducible picks. Defaults to `Math.random`.
@@ -362,6 +461,21 @@ export interface LoadBalancerOptions {
   getConfig?: (
     req: Request,
   ) => string | PortkeyConfig | undefined | Promise<string | PortkeyConfig | undefined>;
+  /**
+   * Metadata the host establishes for a request (`req.user`, a tenant): a flat object of string
+   * values, or undefined. May return a Promise. Its keys win over the same keys of the
+   * `x-portkey-metadata` header (the two are merged); set `acceptMetadataHeader: false` so that a
+   * caller cannot set any metadata at all. Conditional routing (`metadata.*`), sticky sessions,
+   * events and the dry run see the result. Defaults to `undefined`.
+   */
+  getMetadata?: (
+    req: Request,
+  ) => RequestMetadata | undefined | Promise<RequestMetadata | undefined>;
+  /**
+   * Whether the `x-portkey-metadata` request header is read (it is never forwarded either way).
+   * `false` leaves metadata to `getMetadata` alone, so callers cannot forge it. Defaults to `true`.
+   */
+  acceptMetadataHeader?: boolean;
   /** What a request may say about routing; see {@link RequestConfigPolicy}. Defaults to `'allow'`. */
   requestConfig?: RequestConfigPolicy;
   /**

@@ -11,6 +11,13 @@ export {
 export { type GeminiSimulatorOptions, geminiModels, startGeminiSimulator } from './gemini.js';
 export { samplePngBase64 } from './media.js';
 export { startOpenAISimulator } from './openai.js';
+export {
+  type CompatibleProfile,
+  type CompatibleProfileName,
+  type CompatibleSimulatorOptions,
+  compatibleProfiles,
+  startOpenAICompatibleSimulator,
+} from './openai-compatible.js';
 export { exampleOf } from './schema-example.js';
 export type {
   AnswerOverrides,

@@ -1,5 +1,5 @@
 import { LoadBalancerError } from '../errors.js';
-import { providerNames } from '../providers/provider-names.js';
+import { type ProviderRules, providerRules } from '../providers/provider-rules.js';
 import { upstreamURL } from '../providers/upstream-base.js';
 import type { HostPolicy } from '../security/host-policy.js';
 import { BoundedCache } from '../shared/bounded-cache.js';
@@ -46,6 +46,7 @@ export class ConfigResolver {
     private readonly virtualKeys: VirtualKeyTable,
     private readonly policy: RequestConfigPolicy,
     private readonly hosts: HostPolicy,
+    private readonly providers: ProviderRules = providerRules(),
   ) {
     const named = new Map<string, ResolvedConfig>();
     for (const [name, config] of Object.entries(options.configs ?? {})) {
@@ -146,10 +147,11 @@ export class ConfigResolver {
     if (this.policy === 'deny') throw forbidden(deniedConfig(virtualKeyHeader));
     const name = virtualKey ?? (provider as string);
     const param = virtualKey === undefined ? providerHeader : virtualKeyHeader;
-    if (provider !== undefined && !(providerNames as readonly string[]).includes(provider)) {
+    if (provider !== undefined && !this.providers.names.has(provider)) {
+      const known = [...this.providers.names];
       throw new LoadBalancerError(
         'ERR_CONFIG_INVALID',
-        `${providerHeader}: "${truncate(provider)}" is not a provider this load balancer knows (${providerNames.join(', ')})${didYouMean(provider, providerNames)}`,
+        `${providerHeader}: "${truncate(provider)}" is not a provider this load balancer knows (${known.join(', ')})${didYouMean(provider, known)}`,
         { param: providerHeader },
       );
     }
@@ -224,7 +226,12 @@ export class ConfigResolver {
     failure: 400 | 500 | 'startup',
     beforeResolve?: (raw: unknown) => void,
   ): ConfigTree {
-    const check = checkConfig(config, { root, virtualKeys: this.virtualKeys, beforeResolve });
+    const check = checkConfig(config, {
+      root,
+      virtualKeys: this.virtualKeys,
+      providers: this.providers,
+      beforeResolve,
+    });
     if (check.valid) return check.tree;
     const more =
       check.omitted > 0

@@ -1,5 +1,7 @@
 import type { Credentials } from '../providers/credentials.js';
-import type { Params, ProviderName, StrategyMode } from '../types.js';
+import type { CompiledConditions } from '../routing/conditions.js';
+import type { UsageLimits } from '../routing/usage-budget.js';
+import type { Params, StrategyMode, TargetProviderName } from '../types.js';
 
 /** How one target retries its own failures. */
 export interface RetryPolicy {
@@ -34,7 +36,8 @@ export interface TargetNode {
   /** Value of `x-portkey-last-used-option-index`: `1` (Format 1) or `config.targets[1]` (Format 2). */
   readonly label: string;
   readonly weight: number;
-  readonly provider: ProviderName;
+  /** A built-in provider or one the server defines. */
+  readonly provider: TargetProviderName;
   /**
    * Its provider's credential fields (camelCase names, see the provider's `credentials`), from
    * the config or a virtual key; checked against the provider's rules.
@@ -53,6 +56,20 @@ export interface TargetNode {
   readonly forwardHeaders: readonly string[] | undefined;
   /** The closest strategies' `cb_config`, merged; undefined when none sets one. */
   readonly circuitBreaker: BreakerOverrides | undefined;
+  /** The target's `name`, which a conditional strategy's `then` and `default` refer to. */
+  readonly name: string | undefined;
+  /** The target's own `rpm` / `tpm` budget; undefined when it sets neither. Not inherited. */
+  readonly budget: UsageLimits | undefined;
+}
+
+/** A loadbalance node's pick among its available targets. */
+export type PickAlgorithm = 'weighted' | 'least-busy' | 'least-latency';
+
+/** `strategy.sticky`, resolved: undefined when absent or `enabled: false`. */
+export interface StickyPolicy {
+  readonly hashFields: readonly string[];
+  /** How long a session that moved off its target stays where it moved. */
+  readonly ttlMs: number;
 }
 
 /** An inner node: a strategy over its targets. */
@@ -67,6 +84,24 @@ export interface StrategyNode {
    */
   readonly onStatusCodes: readonly number[] | undefined;
   readonly targets: readonly ConfigNode[];
+  /** The node's own `name`, when a conditional parent refers to it. */
+  readonly name: string | undefined;
+  /** `loadbalance` only; `weighted` unless `strategy.algorithm` says otherwise. */
+  readonly algorithm: PickAlgorithm;
+  /** `loadbalance` only. */
+  readonly sticky: StickyPolicy | undefined;
+  /** `conditional` only: the rules, compiled once per config. */
+  readonly conditions: CompiledConditions | undefined;
+}
+
+/** Which routing rules a tree uses, so that a request that uses none does no work for them. */
+export interface RoutingFeatures {
+  readonly sticky: boolean;
+  readonly leastBusy: boolean;
+  readonly leastLatency: boolean;
+  /** Some target has its own `rpm` or `tpm` (virtual keys' budgets are the server's to know). */
+  readonly budgets: boolean;
+  readonly conditional: boolean;
 }
 
 export type ConfigNode = TargetNode | StrategyNode;
@@ -77,6 +112,36 @@ export interface ConfigTree {
   readonly root: ConfigNode;
   /** Every target of the tree, in document order. */
   readonly targets: readonly TargetNode[];
+  readonly features: RoutingFeatures;
+}
+
+/** The routing rules a resolved tree uses. */
+export function routingFeaturesOf(
+  root: ConfigNode,
+  targets: readonly TargetNode[],
+): RoutingFeatures {
+  const features = {
+    sticky: false,
+    leastBusy: false,
+    leastLatency: false,
+    budgets: targets.some((target) => target.budget !== undefined),
+    conditional: false,
+  };
+  const visit = (node: ConfigNode): void => {
+    if (node.kind === 'target') return;
+    if (node.sticky !== undefined) features.sticky = true;
+    if (node.algorithm === 'least-busy') features.leastBusy = true;
+    if (node.algorithm === 'least-latency') features.leastLatency = true;
+    if (node.conditions !== undefined) features.conditional = true;
+    node.targets.forEach(visit);
+  };
+  visit(root);
+  return features;
+}
+
+/** A node's id in routing state (sticky order, events): its `name`, else its path. */
+export function routingIdOf(node: ConfigNode): string {
+  return node.name ?? node.label;
 }
 
 /** Where a target sits, as errors name it: `config.options[1]` (Format 1) or its path (Format 2). */

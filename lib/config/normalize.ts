@@ -1,13 +1,18 @@
 import { credentialFields, credentialSpecOf } from '../providers/credential-catalog.js';
 import type { Credentials } from '../providers/credentials.js';
+import { type ProviderRules, providerRules } from '../providers/provider-rules.js';
+import { compileConditions, conditionProblems } from '../routing/conditions.js';
 import { isForwardable } from '../security/header-policy.js';
-import type { Params, ProviderName, StrategyMode } from '../types.js';
+import type { Params, ProvidersOptions, StrategyMode, TargetProviderName } from '../types.js';
 import {
   type BreakerOverrides,
   type ConfigNode,
   type ConfigTree,
   defaultRetryStatusCodes,
+  type PickAlgorithm,
   type RetryPolicy,
+  routingFeaturesOf,
+  type StickyPolicy,
   type TargetNode,
 } from './config-tree.js';
 import { configLimits } from './limits.js';
@@ -25,13 +30,15 @@ export interface CheckContext {
   /** Prefix of every reported path. Defaults to `config`. */
   root?: string;
   virtualKeys?: VirtualKeyTable;
+  /** The server's providers (names, and which need a key or a `custom_host`). Defaults to the built-in ones. */
+  providers?: ProviderRules;
   /** Runs on a schema-valid config before it is resolved; may throw to refuse it. */
   beforeResolve?: (raw: unknown) => void;
 }
 
 /** A provider with its credentials, from a node's own fields or a virtual key. */
 export interface TargetIdentity {
-  provider: ProviderName;
+  provider: TargetProviderName;
   credentials: Credentials;
   virtualKey: string | undefined;
 }
@@ -61,6 +68,7 @@ const nothingInherited: Inherited = {
 interface Resolution {
   readonly problems: ConfigProblem[];
   readonly virtualKeys: VirtualKeyTable | undefined;
+  readonly providers: ProviderRules;
 }
 
 /**
@@ -92,7 +100,11 @@ export function checkConfig(config: unknown, context: CheckContext = {}): Config
   const problems: ConfigProblem[] = [];
   const raw = config as RawNode;
   const isV1 = 'options' in raw || 'mode' in raw;
-  const resolution: Resolution = { problems, virtualKeys: context.virtualKeys };
+  const resolution: Resolution = {
+    problems,
+    virtualKeys: context.virtualKeys,
+    providers: context.providers ?? builtinRules,
+  };
   const rootNode = isV1
     ? resolveV1(raw, root, resolution)
     : resolveV2(raw, root, nothingInherited, resolution);
@@ -106,9 +118,17 @@ export function checkConfig(config: unknown, context: CheckContext = {}): Config
       complete: true,
     };
   }
-  const tree = { format: isV1 ? 'v1' : 'v2', root: rootNode, targets: leavesOf(rootNode) } as const;
+  const targets = leavesOf(rootNode);
+  const tree = {
+    format: isV1 ? 'v1' : 'v2',
+    root: rootNode,
+    targets,
+    features: routingFeaturesOf(rootNode, targets),
+  } as const;
   return { valid: true, tree, problems: [], omitted: 0, complete: true };
 }
+
+const builtinRules = providerRules();
 
 function leavesOf(node: ConfigNode): TargetNode[] {
   return node.kind === 'target' ? [node] : node.targets.flatMap(leavesOf);
@@ -130,6 +150,10 @@ function resolveV1(raw: RawNode, root: string, resolution: Resolution): ConfigNo
     mode,
     onStatusCodes: field<number[]>(raw, 'onStatusCodes'),
     targets,
+    name: undefined,
+    algorithm: 'weighted',
+    sticky: undefined,
+    conditions: undefined,
   };
 }
 
@@ -166,7 +190,7 @@ function resolveV2(
     resolveV2(child, `${path}.targets[${index}]`, handedDown, resolution),
   );
   const mode = (strategy?.mode as StrategyMode | undefined) ?? 'single';
-  checkWeights(mode, targets, `${path}.targets`, problems);
+  if (mode !== 'conditional') checkWeights(mode, targets, `${path}.targets`, problems);
   return {
     kind: 'strategy',
     label: path,
@@ -174,7 +198,62 @@ function resolveV2(
     mode,
     onStatusCodes: strategy === undefined ? undefined : field<number[]>(strategy, 'onStatusCodes'),
     targets,
+    name: raw.name as string | undefined,
+    algorithm: (strategy?.algorithm as PickAlgorithm | undefined) ?? 'weighted',
+    sticky: stickyOf(strategy),
+    conditions: conditionsOf(strategy, mode, targets, path, problems),
   };
+}
+
+/** Sibling names must be unique: a conditional `then` must name one node. */
+function namesOf(
+  targets: readonly ConfigNode[],
+  path: string,
+  problems: ConfigProblem[],
+): string[] {
+  const names: string[] = [];
+  targets.forEach((target, index) => {
+    if (target.name === undefined) return;
+    if (names.includes(target.name)) {
+      const param = `${path}.targets[${index}].name`;
+      problems.push({
+        param,
+        message: `${param} "${target.name}" is already the name of another target of this strategy`,
+      });
+    }
+    names.push(target.name);
+  });
+  return names;
+}
+
+function stickyOf(strategy: RawNode | undefined): StickyPolicy | undefined {
+  const sticky = strategy?.sticky as RawNode | undefined;
+  if (sticky === undefined || sticky.enabled === false) return undefined;
+  return {
+    hashFields: sticky.hash_fields as string[],
+    ttlMs: ((sticky.ttl as number | undefined) ?? defaultStickyTtlSeconds) * 1000,
+  };
+}
+
+/** Portkey's examples use an hour. */
+const defaultStickyTtlSeconds = 3600;
+
+/** A conditional node's rules, compiled; their problems name paths under `<path>.strategy`. */
+function conditionsOf(
+  strategy: RawNode | undefined,
+  mode: StrategyMode,
+  targets: readonly ConfigNode[],
+  path: string,
+  problems: ConfigProblem[],
+) {
+  const names = namesOf(targets, path, problems);
+  if (mode !== 'conditional' || strategy === undefined) return undefined;
+  const found = conditionProblems(strategy, names, `${path}.strategy`);
+  if (found.length > 0) {
+    problems.push(...found);
+    return undefined;
+  }
+  return compileConditions(strategy, names, `${path}.strategy`);
 }
 
 /** What every node hands down whatever its provider: params, timeout and retry policy. */
@@ -220,9 +299,10 @@ function identityOf(
   inherited: Inherited,
   resolution: Resolution,
 ): TargetIdentity | undefined {
+  checkProviderName(raw, path, resolution);
   const name = field<string>(raw, 'virtualKey');
   if (name !== undefined) return virtualKeyIdentity(raw, path, name, resolution);
-  const provider = raw.provider as ProviderName | undefined;
+  const provider = raw.provider as TargetProviderName | undefined;
   if (provider !== undefined)
     return { provider, credentials: credentialsOf(raw), virtualKey: undefined };
   const parent = inherited.identity;
@@ -231,6 +311,17 @@ function identityOf(
     return virtualKeyIdentity(raw, path, parent.virtualKey, resolution, parent.credentials);
   }
   return { ...parent, credentials: overlay(parent.credentials, credentialsOf(raw)) };
+}
+
+/** The schema checks a provider name's shape; whether this server has it is checked here. */
+function checkProviderName(raw: RawNode, path: string, resolution: Resolution): void {
+  const provider = raw.provider;
+  if (typeof provider !== 'string' || resolution.providers.names.has(provider)) return;
+  const known = [...resolution.providers.names];
+  resolution.problems.push({
+    param: `${path}.provider`,
+    message: `${path}.provider "${provider}" is not a provider of this server${didYouMean(provider, known)}`,
+  });
 }
 
 /** Fields a config may not set next to a virtual key: they would send its key elsewhere. */
@@ -268,7 +359,7 @@ function virtualKeyIdentity(
       });
     }
   }
-  const provider = raw.provider as ProviderName | undefined;
+  const provider = raw.provider as TargetProviderName | undefined;
   if (provider !== undefined && provider !== held.provider) {
     resolution.problems.push({
       param: `${path}.provider`,
@@ -326,6 +417,9 @@ function resolveTarget(
     });
   }
   problems.push(...forwardHeaderProblems(settings.forwardHeaders, path));
+  if (identity !== undefined) {
+    problems.push(...requirementProblems(identity, settings.customHost, path, resolution));
+  }
   return {
     kind: 'target',
     label,
@@ -334,7 +428,41 @@ function resolveTarget(
     credentials,
     virtualKey: identity?.virtualKey,
     ...settings,
+    name: raw.name as string | undefined,
+    budget: budgetOf(raw),
   };
+}
+
+/** A node's own `rpm` / `tpm` (LiteLLM's names); undefined when it sets neither. */
+function budgetOf(raw: RawNode): TargetNode['budget'] {
+  const rpm = raw.rpm as number | undefined;
+  const tpm = raw.tpm as number | undefined;
+  return rpm === undefined && tpm === undefined ? undefined : { rpm, tpm };
+}
+
+/** A key the provider needs, or a `custom_host` for a provider without a base URL here. */
+function requirementProblems(
+  identity: TargetIdentity,
+  customHost: string | undefined,
+  path: string,
+  resolution: Resolution,
+): ConfigProblem[] {
+  const { provider, credentials } = identity;
+  const { keyRequired, hostRequired } = resolution.providers;
+  const problems: ConfigProblem[] = [];
+  if (keyRequired.has(provider) && credentials.apiKey === undefined) {
+    problems.push({
+      param: `${path}.api_key`,
+      message: `${path}.api_key (or a virtual_key) is required for provider ${provider}`,
+    });
+  }
+  if (hostRequired.has(provider) && customHost === undefined) {
+    problems.push({
+      param: `${path}.custom_host`,
+      message: `${path}.custom_host is required for provider ${provider}: it has no public API and this server sets no providers.${provider}.baseURL`,
+    });
+  }
+  return problems;
 }
 
 function forwardHeaderProblems(
@@ -418,15 +546,20 @@ export interface ConfigValidationResult {
 
 /**
  * Checks a config of either format exactly as the middleware does, for use in a build or CI
- * step: `validateConfig(config).errors` lists each problem with its path.
+ * step: `validateConfig(config).errors` lists each problem with its path. Pass the server's
+ * `virtualKeys` and `providers` options to check virtual keys and server-defined providers
+ * (and `ollama` given a base URL) as that server does.
  */
 export function validateConfig(
   config: unknown,
-  options: { virtualKeys?: Record<string, unknown> } = {},
+  options: { virtualKeys?: Record<string, unknown>; providers?: ProvidersOptions } = {},
 ): ConfigValidationResult {
+  const providers = providerRules(options.providers);
   const virtualKeys =
-    options.virtualKeys === undefined ? undefined : resolveVirtualKeys(options.virtualKeys);
-  const { valid, problems, omitted } = checkConfig(config, { virtualKeys });
+    options.virtualKeys === undefined
+      ? undefined
+      : resolveVirtualKeys(options.virtualKeys, providers);
+  const { valid, problems, omitted } = checkConfig(config, { virtualKeys, providers });
   return { valid, errors: problems, omitted };
 }
 
@@ -434,7 +567,10 @@ export function validateConfig(
  * The server's `virtualKeys` option as a table, each entry checked like a target that may carry
  * only a provider and its credentials. Throws on the first invalid entry.
  */
-export function resolveVirtualKeys(table: Record<string, unknown>): VirtualKeyTable {
+export function resolveVirtualKeys(
+  table: Record<string, unknown>,
+  providers: ProviderRules = builtinRules,
+): VirtualKeyTable {
   const resolved = new Map<string, TargetIdentity>();
   for (const [name, entry] of Object.entries(table)) {
     const root = `virtualKeys.${name}`;
@@ -442,7 +578,7 @@ export function resolveVirtualKeys(table: Record<string, unknown>): VirtualKeyTa
       typeof entry === 'object' && entry !== null
         ? Object.keys(entry).filter((key) => !virtualKeyFields.has(key))
         : [];
-    const check = checkConfig(entry, { root });
+    const check = checkConfig(entry, { root, providers });
     const problems = [
       ...extra.map((key) => ({
         param: `${root}.${key}`,

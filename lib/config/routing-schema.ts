@@ -3,9 +3,8 @@ import { stickyFieldPattern } from '../routing/rendezvous.js';
 
 /**
  * JSON Schema fragments for the routing rules of issue 13 (sticky sessions, conditional
- * routing, load-aware algorithms, usage budgets). Not part of `configSchema` yet: the request
- * path does not apply these rules, and a config must not validate fields that would then be
- * ignored. `routingStrategyProperties` joins a strategy's `properties`,
+ * routing, load-aware algorithms, usage budgets), joined into `configSchema`'s Format 2 nodes:
+ * `routingStrategyProperties` joins a strategy's `properties`,
  * `routingTargetProperties` a target's, and `routingStrategyRules` the strategy's `allOf`.
  *
  * The schema checks shapes and bounds; what needs the whole config (a `then` naming a target,

@@ -1,6 +1,13 @@
 import { credentialFieldSchemas } from '../providers/credential-catalog.js';
-import { providerNames } from '../providers/provider-names.js';
+import { providerNamePattern } from '../providers/provider-names.js';
 import { configLimits } from './limits.js';
+import {
+  routingModeSchema,
+  routingStrategyDependencies,
+  routingStrategyProperties,
+  routingStrategyRules,
+  routingTargetProperties,
+} from './routing-schema.js';
 import { withBothSpellings } from './spelling.js';
 
 export { headerValuePattern } from './field-schemas.js';
@@ -14,7 +21,9 @@ export { headerValuePattern } from './field-schemas.js';
 
 const forbiddenKeys = ['__proto__', 'constructor', 'prototype'];
 
-const providerSchema = { type: 'string', enum: [...providerNames] };
+// A name pattern, not an enum: servers define providers of their own; whether the name exists
+// on this server is checked when the config is resolved (with a did-you-mean).
+const providerSchema = { type: 'string', pattern: providerNamePattern };
 const modeSchema = { type: 'string', enum: ['single', 'loadbalance', 'fallback'] };
 const statusCodesSchema = {
   type: 'array',
@@ -73,6 +82,8 @@ const targetProperties = {
   weight: weightSchema,
   retry: retrySchema,
   ...withBothSpellings(targetFields),
+  // Routing (names for conditional routing, usage budgets): Portkey's and LiteLLM's spellings.
+  ...routingTargetProperties,
 };
 
 // `provider` may come from a virtual key instead: its absence is reported after resolution.
@@ -113,9 +124,12 @@ function nodeDefinitions(): Record<string, object> {
         required: ['mode'],
         additionalProperties: false,
         properties: {
-          mode: modeSchema,
+          mode: routingModeSchema,
           ...withBothSpellings({ onStatusCodes: statusCodesSchema, cbConfig: cbConfigSchema }),
+          ...routingStrategyProperties,
         },
+        allOf: routingStrategyRules,
+        dependencies: routingStrategyDependencies,
       },
     };
     if (depth < configLimits.maxDepth) {
@@ -158,6 +172,7 @@ export const knownConfigFields: readonly string[] = [
     'targets',
     'on_status_codes',
     'onStatusCodes',
+    ...Object.keys(routingStrategyProperties),
     ...Object.keys(targetProperties),
   ]),
 ];

@@ -194,6 +194,12 @@ function describe(error: ErrorObject, root: string): ConfigProblem | undefined {
       const finite = type === 'number' || type === 'integer' ? ' (finite)' : '';
       return { param: path, message: `${path} must be ${article} ${type}${finite}` };
     }
+    case 'const':
+      // Only the routing fields' `dependencies` use const: a field that needs another mode.
+      return {
+        param: path,
+        message: `${path} must be ${JSON.stringify(params.allowedValue)} for the strategy fields given with it (sticky and algorithm need loadbalance; conditions and default need conditional)`,
+      };
     default:
       return { param: path, message: `${path} ${error.message ?? 'is invalid'}` };
   }

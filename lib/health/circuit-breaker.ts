@@ -61,12 +61,21 @@ export function afterFailure(
     requests >= policy.minimumRequests &&
     failures * 100 >= policy.failureThresholdPercentage * requests;
   if (byCount || byPercentage) return opened(now, policy.cooldownMs, false);
-  return { failures, requests, windowStart, openUntil: 0, probeUntil: 0, rateLimited: false };
+  return withClosedAt(
+    { failures, requests, windowStart, openUntil: 0, probeUntil: 0, rateLimited: false },
+    health,
+  );
+}
+
+/** A closed state keeps the time its breaker closed (slow start is still ramping). */
+function withClosedAt(next: TargetHealth, previous: TargetHealth | undefined): TargetHealth {
+  return previous?.closedAt === undefined ? next : { ...next, closedAt: previous.closedAt };
 }
 
 /**
- * The state after a success: a half-open or probing breaker closes (undefined: forgotten); an
- * open one stays open; a closed one counts the success when the policy counts requests.
+ * The state after a success: a half-open or probing breaker closes (undefined: forgotten, or
+ * with slow start a closed state holding `closedAt`); an open one stays open; a closed one
+ * counts the success when the policy counts requests.
  */
 export function afterSuccess(
   health: TargetHealth | undefined,
@@ -75,17 +84,31 @@ export function afterSuccess(
 ): TargetHealth | undefined {
   const state = breakerState(health, now);
   if (state === 'open') return health;
-  if (state !== 'closed') return undefined;
+  if (state !== 'closed') {
+    if (!((policy.slowStartMs ?? 0) > 0)) return undefined;
+    return {
+      failures: 0,
+      requests: 0,
+      windowStart: now,
+      openUntil: 0,
+      probeUntil: 0,
+      rateLimited: false,
+      closedAt: now,
+    };
+  }
   if (!policy.countRequests) return health;
   const inWindow = health !== undefined && now - health.windowStart < policy.windowMs;
-  return {
-    failures: inWindow ? health.failures : 0,
-    requests: (inWindow ? health.requests : 0) + 1,
-    windowStart: inWindow ? health.windowStart : now,
-    openUntil: 0,
-    probeUntil: 0,
-    rateLimited: false,
-  };
+  return withClosedAt(
+    {
+      failures: inWindow ? health.failures : 0,
+      requests: (inWindow ? health.requests : 0) + 1,
+      windowStart: inWindow ? health.windowStart : now,
+      openUntil: 0,
+      probeUntil: 0,
+      rateLimited: false,
+    },
+    health,
+  );
 }
 
 /** The outcome of a probe request: whether it may go, and the state after. */

@@ -11,7 +11,8 @@ export type StoreOperation =
   | 'tryProbe'
   | 'releaseProbe'
   | 'increment'
-  | 'counters';
+  | 'counters'
+  | 'pin';
 
 /** A store operation that failed; never carries keys or the error's message. */
 export interface StoreFailure {

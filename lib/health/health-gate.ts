@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { BreakerOverrides, TargetNode } from '../config/config-tree.js';
 import { secretValues } from '../providers/credentials.js';
-import { type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
+import { adapterOf, type ProviderRegistry, upstreamBaseOf } from '../providers/registry.js';
 import type { Availability } from '../routing/run-plan.js';
+import { slowStartWeight } from '../routing/slow-start.js';
 import { isPromise } from '../shared/values.js';
 import type { FailurePolicy, MaybePromise, StateStore, TargetHealth } from '../types.js';
 import { availableAgainAt, breakerState } from './circuit-breaker.js';
@@ -32,6 +33,8 @@ export interface BreakerDefaults {
   readonly cooldownMs: number;
   /** Undefined: 429 and every 5xx. */
   readonly failureStatusCodes: readonly number[] | undefined;
+  /** Slow start's window after a breaker closes; 0: off. */
+  readonly slowStartMs: number;
 }
 
 /** One target's breaker policy, resolved once per target node. */
@@ -57,6 +60,8 @@ export type AttemptHealth =
 export class HealthGate {
   readonly #records = new Map<string, TargetHealth | undefined>();
   readonly #probes = new Set<string>();
+  /** Whether some record holds a `closedAt` (slow start may lower its weight). */
+  #ramping = false;
 
   constructor(
     private readonly shared: SharedHealth,
@@ -82,11 +87,16 @@ export class HealthGate {
     );
     const keep = (values: (TargetHealth | undefined)[]) => {
       for (let index = 0; index < keys.length; index++) {
-        this.#records.set(keys[index] as string, values[index]);
+        this.#keep(keys[index] as string, values[index]);
       }
     };
     if (isPromise(states)) return states.then(keep);
     keep(states);
+  }
+
+  #keep(key: string, health: TargetHealth | undefined): void {
+    this.#records.set(key, health);
+    if (health?.closedAt !== undefined) this.#ramping = true;
   }
 
   availability(target: TargetNode): Availability {
@@ -127,6 +137,31 @@ export class HealthGate {
       return won;
     };
     return isPromise(granted) ? granted.then(decide) : decide(granted);
+  }
+
+  /**
+   * The weight to pick `target` with now: lowered by slow start while its breaker has only
+   * just closed (as the last snapshot or this request's own probe says), else its own.
+   */
+  weightOf(target: TargetNode): number {
+    const closedAt = this.#records.get(this.shared.keyOf(target))?.closedAt;
+    if (closedAt === undefined) return target.weight;
+    return slowStartWeight(
+      target.weight,
+      closedAt,
+      this.shared.now(),
+      this.shared.defaults.slowStartMs,
+    );
+  }
+
+  /** Whether slow start is on: otherwise weights are never lowered. */
+  get slowStart(): boolean {
+    return this.shared.defaults.slowStartMs > 0;
+  }
+
+  /** Whether a target of this request may be ramping: picks then use {@link weightOf}. */
+  get ramping(): boolean {
+    return this.#ramping;
   }
 
   /** Whether a provider status counts against the target. */
@@ -180,7 +215,7 @@ export class HealthGate {
     );
     const before = this.#records.get(key);
     const keep = (health: TargetHealth) => {
-      this.#records.set(key, health);
+      this.#keep(key, health);
       // Opened by this very operation (not found open): its state starts at `now`.
       const opened = health.openUntil > now && health.windowStart === now && health.failures === 0;
       if (opened && before?.openUntil !== health.openUntil) {
@@ -196,7 +231,11 @@ export class HealthGate {
     const countRequests = failure.failureThresholdPercentage > 0;
     // Without the percentage rule only a probe's success changes anything: no store call.
     if (!probing && !countRequests) return;
-    const policy = { windowMs: failure.windowMs, countRequests };
+    const policy = {
+      windowMs: failure.windowMs,
+      countRequests,
+      slowStartMs: this.shared.defaults.slowStartMs,
+    };
     const after = this.shared.store.run(
       'recordSuccess',
       (store) => store.recordSuccess(key, now, policy),
@@ -204,8 +243,10 @@ export class HealthGate {
       probing,
     );
     const keep = (health: TargetHealth | undefined) => {
-      this.#records.set(key, health);
-      if (probing && health === undefined) this.onChange?.({ target, key, state: 'closed' });
+      this.#keep(key, health);
+      if (probing && breakerState(health, now) === 'closed') {
+        this.onChange?.({ target, key, state: 'closed' });
+      }
     };
     if (isPromise(after)) return after.then(keep);
     keep(after);
@@ -252,18 +293,7 @@ export class SharedHealth {
   keyOf(target: TargetNode): string {
     let key = this.#keys.get(target);
     if (key === undefined) {
-      const base = upstreamBaseOf(this.providers, target);
-      const spec = this.providers[target.provider].credentials;
-      const identity: string[] = [];
-      for (const [name, field] of Object.entries(spec.fields)) {
-        if (field.identity === true) identity.push(target.credentials[name] ?? '-');
-      }
-      const secrets = secretValues(spec, target.credentials);
-      const keyHash =
-        secrets.length === 0
-          ? '-'
-          : createHash('sha256').update(secrets.join('\n')).digest('hex').slice(0, 16);
-      key = `${target.provider} ${base.origin}${base.pathPrefix} ${identity.join(' ') || '-'} ${keyHash}`;
+      key = targetIdentity(this.providers, target);
       this.#keys.set(target, key);
     }
     return key;
@@ -278,6 +308,26 @@ export class SharedHealth {
     }
     return policy;
   }
+}
+
+/**
+ * A target's identity in shared state (health, in-flight counts, usage budgets): provider, base
+ * URL, the credential fields its provider marks as identity (Azure's deployment) and a hash of
+ * its secrets, never a secret.
+ */
+export function targetIdentity(providers: ProviderRegistry, target: TargetNode): string {
+  const base = upstreamBaseOf(providers, target);
+  const spec = adapterOf(providers, target.provider).credentials;
+  const identity: string[] = [];
+  for (const [name, field] of Object.entries(spec.fields)) {
+    if (field.identity === true) identity.push(target.credentials[name] ?? '-');
+  }
+  const secrets = secretValues(spec, target.credentials);
+  const keyHash =
+    secrets.length === 0
+      ? '-'
+      : createHash('sha256').update(secrets.join('\n')).digest('hex').slice(0, 16);
+  return `${target.provider} ${base.origin}${base.pathPrefix} ${identity.join(' ') || '-'} ${keyHash}`;
 }
 
 function resolvePolicy(defaults: BreakerDefaults, own: BreakerOverrides | undefined): TargetPolicy {

@@ -1,4 +1,4 @@
-import type { FailurePolicy, StateStore, SuccessPolicy, TargetHealth } from '../types.js';
+import type { FailurePolicy, PinMove, StateStore, SuccessPolicy, TargetHealth } from '../types.js';
 import {
   afterFailure,
   afterProbe,
@@ -23,8 +23,9 @@ interface Entry<T> {
 export class MemoryStore implements StateStore {
   readonly #health = new Map<string, Entry<TargetHealth>>();
   readonly #counters = new Map<string, Entry<number>>();
+  readonly #pins = new Map<string, Entry<string>>();
 
-  /** @param capacity Entries kept of each kind (health, counters). Defaults to `10000`. */
+  /** @param capacity Entries kept of each kind (health, counters, pins). Defaults to `10000`. */
   constructor(readonly capacity = 10_000) {}
 
   snapshot(keys: readonly string[], now: number): (TargetHealth | undefined)[] {
@@ -35,7 +36,10 @@ export class MemoryStore implements StateStore {
     const before = this.#read(this.#health, key, now);
     const after = afterFailure(before, now, policy);
     if (after !== before) {
-      this.#write(this.#health, key, after, keepUntil(after, policy.windowMs, policy.cooldownMs));
+      // A failure counted while slow start ramps keeps the state as long as the ramp needs it.
+      const held = after.closedAt === undefined ? 0 : (this.#health.get(key)?.expiresAt ?? 0);
+      const until = keepUntil(after, policy.windowMs, policy.cooldownMs);
+      this.#write(this.#health, key, after, Math.max(until, held));
     }
     return after;
   }
@@ -44,8 +48,10 @@ export class MemoryStore implements StateStore {
     const before = this.#read(this.#health, key, now);
     const after = afterSuccess(before, now, policy);
     if (after === undefined) this.#health.delete(key);
-    else if (after !== before)
-      this.#write(this.#health, key, after, keepUntil(after, policy.windowMs, 0));
+    else if (after !== before) {
+      const ramp = after.closedAt === undefined ? 0 : after.closedAt + (policy.slowStartMs ?? 0);
+      this.#write(this.#health, key, after, Math.max(keepUntil(after, policy.windowMs, 0), ramp));
+    }
     return after;
   }
 
@@ -75,6 +81,13 @@ export class MemoryStore implements StateStore {
 
   counters(keys: readonly string[], now: number): number[] {
     return keys.map((key) => this.#read(this.#counters, key, now) ?? 0);
+  }
+
+  pin(key: string, now: number, move?: PinMove): string | undefined {
+    const held = this.#read(this.#pins, key, now);
+    if (move === undefined || (held !== undefined && held !== move.from)) return held;
+    this.#write(this.#pins, key, move.to, now + move.ttlMs);
+    return move.to;
   }
 
   #read<T>(map: Map<string, Entry<T>>, key: string, now: number): T | undefined {

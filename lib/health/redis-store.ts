@@ -17,8 +17,9 @@ export interface RedisStoreOptions {
 }
 
 // Health: a hash per target. f failures, n requests, ws window start, ou open until, pu probe
-// until, rl rate-limited (0/1). Times are the caller's epoch milliseconds; the TTL is relative.
-const fields = "'f', 'n', 'ws', 'ou', 'pu', 'rl'";
+// until, rl rate-limited (0/1), ca closed at (slow start; 0: none). Times are the caller's epoch
+// milliseconds; the TTL is relative.
+const fields = "'f', 'n', 'ws', 'ou', 'pu', 'rl', 'ca'";
 
 const snapshotScript = `
 local now = tonumber(ARGV[1])
@@ -38,9 +39,10 @@ local v = redis.call('HMGET', key, ${fields})
 local exists = v[3] ~= false
 local f, n, ws = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
 local ou, pu, rl = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0
-if ou > now then return {f, n, ws, ou, pu, rl} end
+local ca = tonumber(v[7]) or 0
+if ou > now then return {f, n, ws, ou, pu, rl, ca} end
 local function open(forMs, limited)
-  f, n, ws, ou, pu, rl = 0, 0, now, now + forMs, 0, limited
+  f, n, ws, ou, pu, rl, ca = 0, 0, now, now + forMs, 0, limited, 0
 end
 if ou ~= 0 or openFor > 0 then
   if openFor > 0 then open(openFor, 1) else open(cooldown, 0) end
@@ -52,33 +54,44 @@ else
     open(cooldown, 0)
   end
 end
-redis.call('HSET', key, 'f', f, 'n', n, 'ws', ws, 'ou', ou, 'pu', pu, 'rl', rl)
+redis.call('HSET', key, 'f', f, 'n', n, 'ws', ws, 'ou', ou, 'pu', pu, 'rl', rl, 'ca', ca)
 local keep = ws + window
 if ou ~= 0 and ou + cooldown > keep then keep = ou + cooldown end
+local left = redis.call('PTTL', key)
+if ou == 0 and left > 0 and now + left > keep then keep = now + left end
 redis.call('PEXPIRE', key, math.max(1, keep - now))
-return {f, n, ws, ou, pu, rl}`;
+return {f, n, ws, ou, pu, rl, ca}`;
 
 const successScript = `
 local key = KEYS[1]
 local now, window, count = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local slow = tonumber(ARGV[4]) or 0
 local v = redis.call('HMGET', key, ${fields})
 local exists = v[3] ~= false
 local f, n, ws = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
 local ou, pu, rl = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0
-if ou > now then return {f, n, ws, ou, pu, rl} end
+local ca = tonumber(v[7]) or 0
+if ou > now then return {f, n, ws, ou, pu, rl, ca} end
 if ou ~= 0 then
-  redis.call('DEL', key)
-  return {}
+  if slow <= 0 then
+    redis.call('DEL', key)
+    return {}
+  end
+  redis.call('HSET', key, 'f', 0, 'n', 0, 'ws', now, 'ou', 0, 'pu', 0, 'rl', 0, 'ca', now)
+  redis.call('PEXPIRE', key, math.max(1, window, slow))
+  return {0, 0, now, 0, 0, 0, now}
 end
 if count == 0 then
-  if exists then return {f, n, ws, ou, pu, rl} end
+  if exists then return {f, n, ws, ou, pu, rl, ca} end
   return {}
 end
 if not exists or now - ws >= window then f, n, ws = 0, 0, now end
 n = n + 1
 redis.call('HSET', key, 'f', f, 'n', n, 'ws', ws, 'ou', 0, 'pu', 0, 'rl', 0)
-redis.call('PEXPIRE', key, math.max(1, ws + window - now))
-return {f, n, ws, 0, 0, 0}`;
+local keep = ws + window
+if ca > 0 and ca + slow > keep then keep = ca + slow end
+redis.call('PEXPIRE', key, math.max(1, keep - now))
+return {f, n, ws, 0, 0, 0, ca}`;
 
 const probeScript = `
 local key = KEYS[1]
@@ -118,6 +131,20 @@ for i, key in ipairs(KEYS) do
 end
 return result`;
 
+// A pin: t the target a session moved to, ex when it expires (the caller's clock).
+const pinScript = `
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', key, 't', 'ex')
+local held = v[1]
+if held and (tonumber(v[2]) or 0) <= now then held = false end
+if ARGV[2] ~= 'move' then return held end
+local from, to, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
+if held and held ~= from then return held end
+redis.call('HSET', key, 't', to, 'ex', now + ttl)
+redis.call('PEXPIRE', key, math.max(1, ttl))
+return to`;
+
 interface Script {
   readonly source: string;
   readonly sha: string;
@@ -135,6 +162,7 @@ const scripts = {
   release: script(releaseScript),
   increment: script(incrementScript),
   counters: script(countersScript),
+  pin: script(pinScript),
 };
 
 /**
@@ -160,6 +188,7 @@ export function redisStore(options: RedisStoreOptions): StateStore {
   const prefix = options.prefix ?? 'pklb:';
   const healthKey = (key: string) => `${prefix}h:${digest(key)}`;
   const counterKey = (key: string) => `${prefix}c:${digest(key)}`;
+  const pinKey = (key: string) => `${prefix}p:${digest(key)}`;
 
   async function run(which: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
     const tail = [String(keys.length), ...keys, ...args.map(String)];
@@ -204,7 +233,7 @@ export function redisStore(options: RedisStoreOptions): StateStore {
       const reply = await run(
         scripts.success,
         [healthKey(key)],
-        [now, policy.windowMs, policy.countRequests ? 1 : 0],
+        [now, policy.windowMs, policy.countRequests ? 1 : 0, policy.slowStartMs ?? 0],
       );
       return healthOf(reply);
     },
@@ -226,6 +255,16 @@ export function redisStore(options: RedisStoreOptions): StateStore {
       const reply = await run(scripts.counters, keys.map(counterKey), [now]);
       return (reply as unknown[]).map(Number);
     },
+
+    async pin(key, now, move) {
+      // Target ids are never empty: '' stands for "held nowhere".
+      const args =
+        move === undefined
+          ? [now, 'read']
+          : [now, 'move', move.from ?? '', move.to, Math.max(1, move.ttlMs)];
+      const reply = await run(scripts.pin, [pinKey(key)], args);
+      return typeof reply === 'string' ? reply : undefined;
+    },
   };
 }
 
@@ -236,15 +275,16 @@ function digest(key: string): string {
 
 function healthOf(reply: unknown): TargetHealth | undefined {
   if (!Array.isArray(reply) || reply.length < 6 || reply[2] === null) return undefined;
-  const [f, n, ws, ou, pu, rl] = reply.map(Number) as [
+  const [f, n, ws, ou, pu, rl, ca] = reply.map(Number) as [
     number,
     number,
     number,
     number,
     number,
     number,
+    number | undefined,
   ];
-  return {
+  const health: TargetHealth = {
     failures: f,
     requests: n,
     windowStart: ws,
@@ -252,4 +292,6 @@ function healthOf(reply: unknown): TargetHealth | undefined {
     probeUntil: pu,
     rateLimited: rl === 1,
   };
+  if (ca !== undefined && ca > 0) health.closedAt = ca;
+  return health;
 }

@@ -1,16 +1,11 @@
 import type { OpenAIErrorBody } from '../errors.js';
 import { isRecord } from '../shared/values.js';
-import type { ProviderName } from '../types.js';
 
 /**
  * An OpenAI-compatible provider's error body, completed to the full OpenAI shape; keeps the
  * provider's extra fields (Azure's content-filter details, for instance).
  */
-export function openAIErrorBody(
-  provider: ProviderName,
-  status: number,
-  body: unknown,
-): OpenAIErrorBody {
+export function openAIErrorBody(provider: string, status: number, body: unknown): OpenAIErrorBody {
   const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;
   if (error === undefined || typeof error.message !== 'string') {
     return genericErrorBody(provider, status);
@@ -35,7 +30,7 @@ export function openAIErrorBody(
 }
 
 /** The error body for a provider answer that carries no usable error object. */
-export function genericErrorBody(provider: ProviderName, status: number): OpenAIErrorBody {
+export function genericErrorBody(provider: string, status: number): OpenAIErrorBody {
   return {
     error: {
       message: `Provider ${provider} answered with status ${status}`,

@@ -6,7 +6,8 @@ import { openAIErrorBody } from './openai-errors.js';
 import type { ProviderAdapter } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
 
-const endpoints: Record<Operation, string> = {
+/** OpenAI's path for each operation, after the base URL (shared by the OpenAI-compatible hosts). */
+export const openAIEndpoints: Readonly<Record<Operation, string>> = {
   chat: '/chat/completions',
   complete: '/completions',
   embed: '/embeddings',
@@ -33,7 +34,7 @@ export function openaiProvider(options: ProviderOptions = {}): ProviderAdapter {
     forwardsRequestBody: true,
     native: { 'openai-responses': { endpoint: () => '/responses' } },
     base: () => base,
-    endpoint: (operation) => endpoints[operation],
+    endpoint: (operation) => openAIEndpoints[operation],
     headers(target: TargetNode) {
       const headers: Record<string, string> = { ...extraHeaders };
       const { apiKey, openaiOrganization, openaiProject } = target.credentials;

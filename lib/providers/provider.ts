@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
 import type { TargetNode } from '../config/config-tree.js';
 import type { LoadBalancerError, OpenAIErrorBody } from '../errors.js';
-import type { Operation, Params, ProviderName } from '../types.js';
+import type { Operation, Params, TargetProviderName } from '../types.js';
 import type { CredentialSpec } from './credentials.js';
 
 /** What the client asked for that shapes a translated stream. */
@@ -96,7 +96,7 @@ export interface NativeOperation {
  * OpenAI shape. Adding a provider means one file implementing this and one registry line.
  */
 export interface ProviderAdapter {
-  readonly name: ProviderName;
+  readonly name: TargetProviderName;
   /**
    * The credential fields its targets and virtual keys take, which of them are secrets, and
    * which it requires: the config schema, redaction, the request-config policy, the health

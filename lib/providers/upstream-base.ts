@@ -1,12 +1,11 @@
 import { LoadBalancerError } from '../errors.js';
-import type { ProviderName } from '../types.js';
 import type { UpstreamBase } from './provider.js';
 
 /**
  * Parses a trusted, server-configured base URL once. Only http(s), no credentials, query or
  * fragment: anything else is a construction error naming the option.
  */
-export function parseBaseURL(baseURL: string, provider: ProviderName): UpstreamBase {
+export function parseBaseURL(baseURL: string, provider: string): UpstreamBase {
   return parseUpstreamURL(baseURL, `providers.${provider}.baseURL`, 'ERR_OPTIONS_INVALID');
 }
 

@@ -1,7 +1,6 @@
 import type { ClientRequest } from 'node:http';
 import type { RetryPolicy, TargetNode } from '../config/config-tree.js';
 import type { SignableRequest } from '../providers/provider.js';
-import type { Availability } from '../routing/run-plan.js';
 import {
   type Attempt,
   type AttemptOutcome,
@@ -9,17 +8,25 @@ import {
   type PreparedRequest,
 } from './attempt.js';
 import type { Call, CallSettings } from './call.js';
+import { admitted, routingAfter, unavailableOutcome } from './call-routing.js';
 import { retryAfterMs } from './retry-after.js';
 import { listenerBaseline, releaseAttempt, removeAttemptListeners } from './upstream-proxy.js';
-
-/** What a target with no health tracking always is. */
-export const alwaysAvailable: Availability = { available: true, retryAt: 0, rateLimited: false };
 
 /**
  * One attempt at one target: admitted by its health (a half-open probe may be refused),
  * signed when its provider signs, sent through the proxy, and its outcome recorded.
  */
 export function runAttempt(
+  call: Call,
+  settings: CallSettings,
+  target: TargetNode,
+  retry: number,
+): Promise<AttemptOutcome> {
+  // Usage budgets count each attempt at admission; a full one skips the target like a breaker.
+  return admitted(call, target, () => healthyAttempt(call, settings, target, retry));
+}
+
+function healthyAttempt(
   call: Call,
   settings: CallSettings,
   target: TargetNode,
@@ -44,11 +51,6 @@ export function runAttempt(
 
 /** Slack over an attempt's timeout before its probe expires on its own. */
 const probeMarginMs = 1000;
-
-function unavailableOutcome(call: Call, target: TargetNode): AttemptOutcome {
-  const health = call.health?.availability(target) ?? alwaysAvailable;
-  return { kind: 'unavailable', retryAt: health.retryAt, rateLimited: health.rateLimited };
-}
 
 function startAttempt(
   call: Call,
@@ -94,6 +96,8 @@ function sendAttempt(
   headers: Record<string, string>,
 ): Promise<AttemptOutcome> {
   if (retry > 0) call.retries++;
+  call.routing?.beginInFlight(prepared.target);
+  const startedAt = settings.clock.now();
   if (call.events.sink.has('attempt')) {
     call.events.attempt(
       prepared.target,
@@ -102,9 +106,13 @@ function sendAttempt(
     );
   }
   return new Promise<AttemptOutcome>((resolve, reject) => {
-    const current = new CallAttempt(prepared, headers, timeout, call.req.url ?? '/', (outcome) =>
-      resolve(withHealth(call, settings, current, outcome)),
-    );
+    const current = new CallAttempt(prepared, headers, timeout, call.req.url ?? '/', (outcome) => {
+      const elapsed = settings.clock.now() - startedAt;
+      if (call.routing !== undefined) {
+        routingAfter(call.routing, prepared.target, outcome, elapsed, timeout);
+      }
+      resolve(withHealth(call, settings, current, outcome));
+    });
     current.reject = reject;
     if (call.listenerBaseline === undefined) call.listenerBaseline = listenerBaseline(call.req);
     else removeAttemptListeners(call.req, call.listenerBaseline);

@@ -3,6 +3,7 @@ import { LoadBalancerError } from '../errors.js';
 import type { AttemptOutcome } from './attempt.js';
 import type { Call, CallSettings } from './call.js';
 import type { CallDriver } from './call-driver.js';
+import { budgetExceeded, countTokensWhenSent } from './call-routing.js';
 import { isStreamAnswer } from './event-stream.js';
 import { sendError } from './send-error.js';
 import { handleUpstreamResponse } from './upstream-response.js';
@@ -20,6 +21,7 @@ export function deliver(
       const target = attempt.prepared.target;
       const stream = isStreamAnswer(upstream, attempt.prepared.adapter);
       call.events.answered(call.res, target, outcome.status, stream, () => call.retries);
+      countTokensWhenSent(call, target);
       driver.answerHeaders = answerHeaders(call, target);
       driver.delivered = { prepared: attempt.prepared, status: outcome.status };
       handleUpstreamResponse(attempt, upstream, call.res, driver);
@@ -37,6 +39,11 @@ export function deliver(
       return;
     }
     case 'unavailable': {
+      if (outcome.overBudget === true) {
+        const { error, seconds } = budgetExceeded(outcome.retryAt, settings.clock.now());
+        fail(call, error, { 'retry-after': String(seconds), 'x-portkey-trace-id': call.traceId });
+        return;
+      }
       const waitSeconds = Math.max(1, Math.ceil((outcome.retryAt - settings.clock.now()) / 1000));
       const error = outcome.rateLimited
         ? new LoadBalancerError(

@@ -1,11 +1,19 @@
 import type { Readable } from 'node:stream';
 import type { ConfigNode, RetryPolicy, StrategyNode, TargetNode } from '../config/config-tree.js';
 import type { LoadBalancerError } from '../errors.js';
-import { type Availability, nodeAvailability, type PlanDriver } from '../routing/run-plan.js';
+import type { RoutingFacts } from '../routing/router.js';
+import {
+  type Availability,
+  type Choice,
+  nodeAvailability,
+  type PlanDriver,
+  type SelectionReason,
+} from '../routing/run-plan.js';
 import type { AttemptOutcome, PreparedRequest, UpstreamAnswer } from './attempt.js';
 import type { Call, CallSettings } from './call.js';
-import { alwaysAvailable, discard, retryDelay, runAttempt } from './call-attempt.js';
+import { discard, retryDelay, runAttempt } from './call-attempt.js';
 import type { CallEvents } from './call-events.js';
+import { availabilityOf, plainWeight, slowStartWeights } from './call-routing.js';
 import type { Delivery } from './upstream-response.js';
 
 /**
@@ -18,10 +26,22 @@ export class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
   /** The answer being delivered, once there is one. */
   delivered: { prepared: PreparedRequest; status: number } | undefined = undefined;
 
+  readonly #slowStart: ((node: ConfigNode) => number) | undefined;
+
   constructor(
     readonly call: Call,
     private readonly settings: CallSettings,
-  ) {}
+  ) {
+    this.#slowStart = slowStartWeights(call);
+  }
+
+  /**
+   * Slow start's weights, only while a target of this request may be ramping: otherwise (the
+   * usual case) picks use the configured weights and allocate nothing.
+   */
+  get weightOf(): ((node: ConfigNode) => number) | undefined {
+    return this.call.health?.ramping === true ? this.#slowStart : undefined;
+  }
 
   get events(): CallEvents {
     return this.call.events;
@@ -46,11 +66,14 @@ export class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
   }
 
   discard(outcome: AttemptOutcome): void {
+    if (outcome.kind === 'response') {
+      this.call.routing?.endInFlight(outcome.response.attempt.prepared.target);
+    }
     discard(outcome);
   }
 
   availability(target: TargetNode): Availability {
-    return this.call.health?.availability(target) ?? alwaysAvailable;
+    return availabilityOf(this.call, target);
   }
 
   stopped(): boolean {
@@ -78,10 +101,28 @@ export class CallDriver implements PlanDriver<UpstreamAnswer>, Delivery {
     remaining: readonly ConfigNode[],
     available: readonly ConfigNode[],
     picked: ConfigNode,
+    reason: SelectionReason,
   ): void {
-    this.call.events.selected(node, remaining, available, picked, (child) =>
-      nodeAvailability(child, this),
+    this.call.events.selected(
+      node,
+      remaining,
+      available,
+      picked,
+      (child) => nodeAvailability(child, this),
+      reason,
     );
+  }
+
+  conditionFacts(): RoutingFacts {
+    return this.call.facts;
+  }
+
+  choose(
+    node: StrategyNode,
+    candidates: readonly ConfigNode[],
+    first: boolean,
+  ): Choice | undefined | Promise<Choice | undefined> {
+    return this.call.routing?.choose(node, candidates, first, this.#slowStart ?? plainWeight);
   }
 
   onRetry(target: TargetNode, retry: number, delayMs: number, outcome: AttemptOutcome): void {

@@ -2,7 +2,9 @@ import type { ServerResponse } from 'node:http';
 import type { ConfigNode, StrategyNode, TargetNode } from '../config/config-tree.js';
 import type { LoadBalancerError } from '../errors.js';
 import type { BreakerChange } from '../health/health-gate.js';
-import type { Availability, Outcome } from '../routing/run-plan.js';
+import type { Metadata } from '../routing/metadata.js';
+import type { BudgetSkip } from '../routing/router.js';
+import type { Availability, Outcome, SelectionReason } from '../routing/run-plan.js';
 import { isRecord } from '../shared/values.js';
 import type { EventSink, FailureReason, SelectCandidate, TokenUsage } from '../telemetry/events.js';
 
@@ -15,6 +17,10 @@ export class CallEvents {
   #firstByteAt: number | undefined;
   #usage: TokenUsage | undefined;
   #ended = false;
+  /** Set once the request's metadata is known; reported by `response` and `error`. */
+  metadata: Metadata | undefined = undefined;
+  /** Set when a usage budget counts tokens: answers are then read for `usage`. */
+  countUsage = false;
 
   constructor(
     readonly sink: EventSink,
@@ -23,7 +29,12 @@ export class CallEvents {
 
   /** Whether anyone listens for usage, so answers are worth inspecting for it. */
   get wantsUsage(): boolean {
-    return this.sink.has('response');
+    return this.countUsage || this.sink.has('response');
+  }
+
+  /** The usage the answer reported so far (the last one seen). */
+  get tokenUsage(): TokenUsage | undefined {
+    return this.#usage;
   }
 
   selected(
@@ -32,13 +43,34 @@ export class CallEvents {
     available: readonly ConfigNode[],
     picked: ConfigNode,
     availability: (node: ConfigNode) => Availability,
+    reason: SelectionReason,
   ): void {
+    if (reason.rule === 'sticky-move' && this.sink.has('sticky-move')) {
+      this.sink.emit('sticky-move', {
+        requestId: this.requestId,
+        node: node.label,
+        to: picked.label,
+      });
+    }
     if (!this.sink.has('select')) return;
     this.sink.emit('select', {
       requestId: this.requestId,
       node: node.label,
       candidates: describeCandidates(node, remaining, available, availability),
       picked: picked.label,
+      ...reason,
+    });
+  }
+
+  budgetSkipped(skip: BudgetSkip): void {
+    if (!this.sink.has('budget-skip')) return;
+    this.sink.emit('budget-skip', {
+      requestId: this.requestId,
+      target: skip.target.label,
+      provider: skip.target.provider,
+      scope: skip.scope,
+      limit: skip.limit,
+      retryAt: skip.retryAt,
     });
   }
 
@@ -131,6 +163,7 @@ export class CallEvents {
         latencyMs: now - this.#startedAt,
         timeToFirstByteMs: (this.#firstByteAt ?? now) - this.#startedAt,
         usage: this.#usage,
+        ...(this.metadata === undefined ? {} : { metadata: { ...this.metadata } }),
       });
     };
     res.once('close', done);
@@ -150,6 +183,7 @@ export class CallEvents {
       message,
       provider: target?.provider,
       target: target?.label,
+      ...(this.metadata === undefined ? {} : { metadata: { ...this.metadata } }),
     });
   }
 }
@@ -172,8 +206,9 @@ export function describeCandidates(
     if (!remaining.includes(child)) candidate.excludedBecause = 'already-failed';
     else if (child.weight === 0) candidate.excludedBecause = 'weight-zero';
     else if (!available.includes(child)) {
-      candidate.excludedBecause = 'circuit-open';
-      candidate.retryAt = availability(child).retryAt;
+      const health = availability(child);
+      candidate.excludedBecause = health.overBudget === true ? 'over-budget' : 'circuit-open';
+      candidate.retryAt = health.retryAt;
     }
     return candidate;
   });

@@ -3,7 +3,10 @@ import type { ResolvedConfig } from '../config/config-resolver.js';
 import type { TargetNode } from '../config/config-tree.js';
 import { LoadBalancerError } from '../errors.js';
 import { HealthGate } from '../health/health-gate.js';
+import { type Metadata, requestMetadata } from '../routing/metadata.js';
+import { type RoutingFacts, RoutingGate } from '../routing/router.js';
 import type { Settings } from '../settings.js';
+import { isPromise } from '../shared/values.js';
 import { Call, runCall } from './call.js';
 import type { CallEvents } from './call-events.js';
 import { explainCall } from './explain.js';
@@ -42,20 +45,21 @@ export class CallRunner {
       const serving = this.#serving.of(config.tree, input.need);
       const continued = input.inbound?.continues?.(input.params);
       if (continued === undefined) {
-        this.#start(req, res, input, config, serving, events);
+        this.#begin(req, res, input, config, serving, events);
         return;
       }
       // A stored response continues where it was made, when this config can reach that target.
       this.settings.affinity.targetOf(continued, serving.tree.targets).then((target) => {
         const pinned = target === undefined ? serving : pinnedTo(serving, target);
-        this.#start(req, res, input, config, pinned, events);
+        this.#begin(req, res, input, config, pinned, events);
       }, ignore);
     } catch (error) {
       refuse(res, events, error);
     }
   }
 
-  #start(
+  /** Checks the dry run header and reads the request's metadata, then starts the call. */
+  #begin(
     req: IncomingMessage,
     res: ServerResponse,
     input: CallInput,
@@ -73,6 +77,47 @@ export class CallRunner {
           { param: dryRunHeader },
         );
       }
+      // Request metadata (x-portkey-metadata, getMetadata): checked before anything is sent.
+      const metadata = requestMetadata(req, settings.metadata);
+      if (isPromise(metadata)) {
+        metadata.then(
+          (known) => this.#start(req, res, input, config, serving, events, known, dryRun),
+          (error: unknown) => refuse(res, events, error),
+        );
+      } else {
+        this.#start(req, res, input, config, serving, events, metadata, dryRun);
+      }
+    } catch (error) {
+      refuse(res, events, error);
+    }
+  }
+
+  #start(
+    req: IncomingMessage,
+    res: ServerResponse,
+    input: CallInput,
+    config: ResolvedConfig,
+    serving: ServingTree,
+    events: CallEvents,
+    metadata: Metadata | undefined,
+    dryRun: boolean,
+  ): void {
+    const { settings } = this;
+    try {
+      events.metadata = metadata;
+      const facts: RoutingFacts = {
+        metadata,
+        params: input.params,
+        headers: input.clientHeaders,
+        url: { pathname: pathOf(req.url ?? '/') },
+      };
+      const routing = settings.routing.needsGate(serving.tree)
+        ? new RoutingGate(settings.routing, serving.tree, facts, {
+            dryRun,
+            onBudgetSkip: (skip) => events.budgetSkipped(skip),
+          })
+        : undefined;
+      if (routing?.countsTokens === true) events.countUsage = true;
       const call = new Call({
         req,
         res,
@@ -88,6 +133,8 @@ export class CallRunner {
             ? undefined
             : new HealthGate(settings.health, (change) => events.breaker(change)),
         preflight: settings.configs.hostChecks(config),
+        facts,
+        routing,
       });
       if (dryRun) {
         explainCall(call, settings).catch((error: unknown) => refuse(res, events, error));
@@ -107,6 +154,13 @@ function pinnedTo(serving: ServingTree, target: TargetNode): ServingTree {
 
 function ignore(): void {
   // targetOf never rejects.
+}
+
+/** The path the middleware serves (`/v1/chat/completions`), without query or trailing slash. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
 /** Answers a request refused before any attempt, and reports it. */

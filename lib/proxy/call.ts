@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConfigTree, TargetNode } from '../config/config-tree.js';
 import { LoadBalancerError } from '../errors.js';
 import type { HealthGate } from '../health/health-gate.js';
+import type { RoutingFacts, RoutingGate } from '../routing/router.js';
 import { runPlan } from '../routing/run-plan.js';
 import type { Clock } from '../types.js';
 import type { Attempt, PreparedRequest, UpstreamAnswer } from './attempt.js';
@@ -49,6 +50,10 @@ export interface CallParts {
   readonly health: HealthGate | undefined;
   /** Checks that need I/O before anything is sent (custom host addresses); rejects to refuse. */
   readonly preflight: Promise<void> | undefined;
+  /** What conditional routing and sticky sessions read: metadata, params, headers, path. */
+  readonly facts: RoutingFacts;
+  /** Sticky sessions, load-aware picks and budgets; undefined when the config uses none. */
+  readonly routing: RoutingGate | undefined;
 }
 
 /** One client request from validation to its answer, across every attempt. */
@@ -62,6 +67,8 @@ export class Call {
   readonly proxy: Transport;
   readonly health: HealthGate | undefined;
   readonly preflight: Promise<void> | undefined;
+  readonly facts: RoutingFacts;
+  readonly routing: RoutingGate | undefined;
   /** Retries made so far, for `x-portkey-retry-attempt-count`. */
   retries = 0;
   current: Attempt | undefined = undefined;
@@ -82,6 +89,8 @@ export class Call {
     this.proxy = parts.proxy;
     this.health = parts.health;
     this.preflight = parts.preflight;
+    this.facts = parts.facts;
+    this.routing = parts.routing;
     this.#input = parts.input;
     this.#preparer = parts.preparer;
   }
@@ -113,10 +122,12 @@ export async function runCall(call: Call, settings: CallSettings): Promise<void>
   call.res.once('close', () => {
     clearTimeout(deadline);
     onClientClose(call);
+    call.routing?.endAll();
   });
   try {
     await call.preflight;
     await call.health?.load(call.tree.targets);
+    await call.routing?.load();
     const outcome = await runPlan<UpstreamAnswer>(call.tree.root, driver);
     deliver(call, outcome, settings, driver);
   } catch (error) {

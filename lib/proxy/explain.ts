@@ -7,6 +7,7 @@ import { maskSecret, redactSecrets } from '../security/redact.js';
 import type { PreparedRequest } from './attempt.js';
 import type { Call, CallSettings } from './call.js';
 import { describeCandidates } from './call-events.js';
+import { availabilityOf, slowStartWeights } from './call-routing.js';
 import { sendJson } from './send-error.js';
 
 /**
@@ -16,28 +17,34 @@ import { sendJson } from './send-error.js';
 export async function explainCall(call: Call, settings: CallSettings): Promise<void> {
   await call.preflight;
   await call.health?.load(call.tree.targets);
+  await call.routing?.load();
   const selections: unknown[] = [];
   let chosen: PreparedRequest | undefined;
+  const weightOf = slowStartWeights(call);
   const driver: PlanDriver<PreparedRequest> = {
+    weightOf,
     async attempt(target) {
       chosen = call.prepare(target);
       return { kind: 'response', status: 200, retryAfterMs: undefined, response: chosen };
     },
     discard: () => undefined,
-    availability: (target) =>
-      call.health?.availability(target) ?? { available: true, retryAt: 0, rateLimited: false },
+    availability: (target) => availabilityOf(call, target),
+    conditionFacts: () => call.facts,
+    choose: (node, candidates, first) =>
+      call.routing?.choose(node, candidates, first, weightOf ?? ((child) => child.weight)),
     stopped: () => false,
     now: settings.clock.now,
     retryDelay: () => undefined,
     sleep: async () => undefined,
     random: settings.random,
-    onSelect(node, remaining, available, picked) {
+    onSelect(node, remaining, available, picked, reason) {
       selections.push({
         node: node.label,
         candidates: describeCandidates(node, remaining, available, (child) =>
           nodeAvailability(child, driver),
         ),
         picked: picked.label,
+        ...reason,
       });
     },
   };
@@ -54,8 +61,9 @@ export async function explainCall(call: Call, settings: CallSettings): Promise<v
     })),
     selections,
   };
+  if (call.facts.metadata !== undefined) plan.metadata = call.facts.metadata;
   if (outcome.kind === 'unavailable') {
-    plan.outcome = 'unavailable';
+    plan.outcome = outcome.overBudget === true ? 'over-budget' : 'unavailable';
     plan.retry_at = new Date(outcome.retryAt).toISOString();
   } else if (chosen !== undefined) {
     plan.outcome = 'would-send';
@@ -98,13 +106,25 @@ function describeNode(node: ConfigNode): Record<string, unknown> {
   if (node.kind === 'strategy') {
     return {
       path: node.label,
-      strategy: { mode: node.mode, on_status_codes: node.onStatusCodes },
+      name: node.name,
+      strategy: {
+        mode: node.mode,
+        on_status_codes: node.onStatusCodes,
+        algorithm: node.mode === 'loadbalance' ? node.algorithm : undefined,
+        sticky:
+          node.sticky === undefined
+            ? undefined
+            : { hash_fields: node.sticky.hashFields, ttl: node.sticky.ttlMs / 1000 },
+      },
       weight: node.weight,
       targets: node.targets.map(describeNode),
     };
   }
   return {
     path: node.label,
+    name: node.name,
+    rpm: node.budget?.rpm,
+    tpm: node.budget?.tpm,
     provider: node.provider,
     weight: node.weight,
     virtual_key: node.virtualKey,

@@ -4,7 +4,7 @@ import { LoadBalancerError } from '../errors.js';
 import type { InboundAnswer, InboundApi } from '../inbound/inbound-api.js';
 import { secretValues } from '../providers/credentials.js';
 import type { NativeOperation, ProviderAdapter, UpstreamBase } from '../providers/provider.js';
-import { upstreamBaseOf } from '../providers/registry.js';
+import { adapterOf, upstreamBaseOf } from '../providers/registry.js';
 import { SecretForms } from '../security/secret-scrubber.js';
 import type { Settings } from '../settings.js';
 import { BoundedCache } from '../shared/bounded-cache.js';
@@ -45,7 +45,7 @@ export class RequestPreparer {
 
   prepare(input: CallInput, target: TargetNode): PreparedRequest {
     const { operation } = input;
-    const adapter = this.settings.providers[target.provider];
+    const adapter = adapterOf(this.settings.providers, target.provider);
     const native = input.inbound === undefined ? undefined : adapter.native?.[input.inbound.native];
     const { params, inbound } = this.#requestParams(input, adapter, native);
     const merged =

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TargetNode } from '../config/config-tree.js';
 import { secretValues } from '../providers/credentials.js';
-import type { ProviderRegistry } from '../providers/registry.js';
+import { adapterOf, type ProviderRegistry } from '../providers/registry.js';
 import type { StateStore } from '../types.js';
 
 /** How long a response id is remembered; OpenAI keeps stored responses for 30 days. */
@@ -56,7 +56,7 @@ export class ResponseAffinity {
   #identityOf(target: TargetNode): string {
     let identity = this.#identities.get(target);
     if (identity === undefined) {
-      const spec = this.providers[target.provider].credentials;
+      const spec = adapterOf(this.providers, target.provider).credentials;
       const fields = Object.keys(spec.fields)
         .filter((name) => spec.fields[name]?.identity === true)
         .map((name) => target.credentials[name] ?? '-');

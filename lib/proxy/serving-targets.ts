@@ -2,7 +2,7 @@ import type { ConfigNode, ConfigTree, TargetNode } from '../config/config-tree.j
 import { targetPath } from '../config/config-tree.js';
 import { LoadBalancerError } from '../errors.js';
 import type { ProviderAdapter } from '../providers/provider.js';
-import type { ProviderRegistry } from '../providers/registry.js';
+import { adapterOf, type ProviderRegistry } from '../providers/registry.js';
 import type { Operation } from '../types.js';
 
 /**
@@ -82,7 +82,7 @@ export class ServingTargets {
 
   #prune(tree: ConfigTree, need: Need): ServingTree {
     const excluded = new Set(
-      tree.targets.filter((target) => !need.serves(this.providers[target.provider])),
+      tree.targets.filter((target) => !need.serves(adapterOf(this.providers, target.provider))),
     );
     if (excluded.size === 0) return { tree, leftOut: [] };
     if (excluded.size === tree.targets.length) throw unsupported(tree, need);

@@ -1,4 +1,4 @@
-import type { Operation, ProviderName } from '../types.js';
+import type { Operation, TargetProviderName } from '../types.js';
 
 /** Token counts as OpenAI reports them. */
 export interface TokenUsage {
@@ -24,27 +24,68 @@ export interface SelectCandidate {
   /** The candidate's path (`config.targets[1]`) or Format 1 index. */
   target: string;
   /** The provider, when the candidate is a single target. */
-  provider: ProviderName | undefined;
+  provider: TargetProviderName | undefined;
   weight: number;
   /** Its probability in this pick: weight over the sum of the available candidates' weights. */
   normalizedWeight: number;
   /** False when excluded: `weight 0`, or ejected by its circuit breaker until `retryAt`. */
   available: boolean;
-  excludedBecause?: 'weight-zero' | 'circuit-open' | 'already-failed';
+  excludedBecause?: 'weight-zero' | 'circuit-open' | 'already-failed' | 'over-budget';
   retryAt?: number;
 }
 
-/** A loadbalance node chose among its targets. */
+/** A loadbalance or conditional node chose among its targets. */
 export interface SelectEvent extends RequestScoped {
   node: string;
   candidates: SelectCandidate[];
   picked: string;
+  /**
+   * The rule that chose: `weighted`, `sticky-hit` (the session's own target, or where it was
+   * held after a move), `sticky-move` (its target was unavailable: moved and held there for
+   * the sticky `ttl`), `least-busy`, `least-latency`, `condition` or `default`.
+   */
+  rule: SelectionRule;
+  /** For `condition`: the index of the matching rule in `strategy.conditions`. */
+  condition?: number;
+  /** Candidates whose weight slow start lowered (their breaker closed recently), by path. */
+  slowStart?: string[];
+}
+
+export type SelectionRule =
+  | 'weighted'
+  | 'sticky-hit'
+  | 'sticky-move'
+  | 'least-busy'
+  | 'least-latency'
+  | 'condition'
+  | 'default';
+
+/**
+ * A sticky session moved: its target was unavailable (breaker open, over budget), so it went to
+ * its next choice, where it is held for the sticky `ttl`. Emitted only on moves.
+ */
+export interface StickyMoveEvent extends RequestScoped {
+  /** The loadbalance node's path. */
+  node: string;
+  /** Where the session goes now. */
+  to: string;
+}
+
+/** A target was skipped for the rest of its window: its `rpm` or `tpm` budget is used up. */
+export interface BudgetSkipEvent extends RequestScoped {
+  target: string;
+  provider: TargetProviderName;
+  /** Whose budget: the target's own `rpm`/`tpm`, or its virtual key's. */
+  scope: 'target' | 'virtual-key';
+  limit: 'rpm' | 'tpm';
+  /** Epoch milliseconds the window ends (capacity is free again). */
+  retryAt: number;
 }
 
 /** A call to a provider is starting. */
 export interface AttemptEvent extends RequestScoped {
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   /** 0 for the first try of this target, then 1, 2, ... for retries. */
   retry: number;
   /** Where the call goes (no credentials are ever part of it). */
@@ -64,7 +105,7 @@ export interface FailureReason {
 /** A target will be retried after `delayMs`. */
 export interface RetryEvent extends RequestScoped {
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   /** The number of the coming retry, from 1. */
   retry: number;
   delayMs: number;
@@ -82,13 +123,13 @@ export interface CircuitEvent extends RequestScoped {
   /** The target's health identity: provider, base URL, deployment and a hash of its key. */
   targetKey: string;
   target: string;
-  provider: ProviderName;
+  provider: TargetProviderName;
   until?: number;
 }
 
 /** The client got a provider's answer (success or the provider's own error). */
 export interface ResponseEvent extends RequestScoped {
-  provider: ProviderName;
+  provider: TargetProviderName;
   target: string;
   status: number;
   stream: boolean;
@@ -99,6 +140,8 @@ export interface ResponseEvent extends RequestScoped {
   timeToFirstByteMs: number;
   /** Token counts, when the answer carried them. */
   usage?: TokenUsage;
+  /** The request's metadata (`x-portkey-metadata` and `getMetadata`), when it has any. */
+  metadata?: Record<string, string>;
 }
 
 /** The client got an error of the middleware's own (or went away). */
@@ -107,8 +150,10 @@ export interface ErrorEvent extends RequestScoped {
   code: string;
   status: number;
   message: string;
-  provider?: ProviderName;
+  provider?: TargetProviderName;
   target?: string;
+  /** The request's metadata, when it has any (and it was valid). */
+  metadata?: Record<string, string>;
 }
 
 /**
@@ -126,7 +171,8 @@ export interface StoreErrorEvent {
     | 'tryProbe'
     | 'releaseProbe'
     | 'increment'
-    | 'counters';
+    | 'counters'
+    | 'pin';
   reason: 'timeout' | 'error';
   /** The error's `code` or class name (`ECONNREFUSED`, `ClientClosedError`), for `error`. */
   error?: string;
@@ -138,6 +184,8 @@ export interface StoreErrorEvent {
 export interface LoadBalancerEventMap {
   request: RequestEvent;
   select: SelectEvent;
+  'budget-skip': BudgetSkipEvent;
+  'sticky-move': StickyMoveEvent;
   attempt: AttemptEvent;
   retry: RetryEvent;
   fallback: FallbackEvent;

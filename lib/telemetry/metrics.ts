@@ -131,6 +131,17 @@ export function prometheusMetrics<R extends RegistryLike>(
     labelNames: ['operation', 'reason'],
   });
 
+  const budgetSkips = metric(client.Counter, {
+    name: `${prefix}budget_skips_total`,
+    help: 'Targets skipped by a request because their rpm or tpm budget was used up, by limit and whose budget (target or virtual-key).',
+    labelNames: ['provider', 'target', 'limit', 'scope'],
+  });
+  const stickyMoves = metric(client.Counter, {
+    name: `${prefix}sticky_moves_total`,
+    help: 'Sticky sessions moved off an unavailable target, by loadbalance node.',
+    labelNames: ['node'],
+  });
+
   function answered(event: ResponseEvent): void {
     const labels = { provider: event.provider, target: event.target };
     requests.inc({ ...labels, status: String(event.status) });
@@ -162,6 +173,14 @@ export function prometheusMetrics<R extends RegistryLike>(
         breaker.set({ provider: event.provider, target_key: event.targetKey }, 1),
       'circuit-close': (event) =>
         breaker.set({ provider: event.provider, target_key: event.targetKey }, 0),
+      'budget-skip': (event) =>
+        budgetSkips.inc({
+          provider: event.provider,
+          target: event.target,
+          limit: event.limit,
+          scope: event.scope,
+        }),
+      'sticky-move': (event) => stickyMoves.inc({ node: event.node }),
       'store-error': (event) =>
         storeErrors.inc({ operation: event.operation, reason: event.reason }, event.count),
     },

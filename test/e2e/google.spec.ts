@@ -1,20 +1,12 @@
 import OpenAI from 'openai';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { portkeyLoadBalancer } from '../../lib/index.js';
 import { samplePngBase64 } from '../../simulators/index.js';
-import {
-  createApp,
-  keys,
-  listen,
-  type Providers,
-  type RunningServer,
-  simulatorOptions,
-  startProviders,
-} from '../helpers/app.js';
-import { recorder } from '../helpers/event-recorder.js';
+import { createApp, keys, simulatorOptions } from '../helpers/app.js';
+import { useNativeApp } from '../helpers/native-app.js';
 import { nativeKeys, useNativeProviders } from '../helpers/native-providers.js';
-import { chunksOf, readEvents } from '../helpers/sse.js';
+import { chunksOf, readEvents, reassemble } from '../helpers/sse.js';
 
 /**
  * `provider: "google"` through the middleware, against the strict Gemini simulator (which
@@ -23,50 +15,14 @@ import { chunksOf, readEvents } from '../helpers/sse.js';
  */
 
 const native = useNativeProviders();
-let providers: Providers;
-let server: RunningServer;
-let app: ReturnType<typeof createApp>;
-const events = recorder();
-
-beforeAll(async () => {
-  providers = await startProviders();
-  app = createApp(
-    '/llm',
-    portkeyLoadBalancer(
-      simulatorOptions(providers, {
-        on: events.listeners,
-        allowDryRun: true,
-        // The failures these tests provoke must not eject Gemini for the next tests.
-        circuitBreaker: false,
-        providers: { google: { baseURL: native.google.url } },
-      }),
-    ),
-  );
-  server = await listen(app);
-});
-afterAll(async () => {
-  await server.close();
-  await providers.close();
-});
+const harness = useNativeApp(native, () => ({
+  providers: { google: { baseURL: native.google.url } },
+}));
+const { events, client, reset } = harness;
 
 const google = { provider: 'google', api_key: nativeKeys.google };
 const model = 'gemini-2.0-flash';
 const ask: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Say hi' }];
-
-function client(config: unknown): OpenAI {
-  return new OpenAI({
-    apiKey: 'host-token',
-    baseURL: `${server.url}/llm/v1`,
-    defaultHeaders: { 'x-portkey-config': JSON.stringify(config) },
-    maxRetries: 0,
-  });
-}
-
-function reset(): void {
-  native.reset();
-  providers.reset();
-  events.seen.length = 0;
-}
 
 describe('provider google: chat and text completions', () => {
   it('answers a chat completion, the key in x-goog-api-key and the model in the path', async () => {
@@ -107,7 +63,7 @@ describe('provider google: chat and text completions', () => {
 
   it('works with the config in the body (/v1/chatComplete)', async () => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chatComplete')
       .send({ config: google, params: { model, messages: ask } });
     expect(res.status).toBe(200);
@@ -125,14 +81,7 @@ describe('provider google: streaming', () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    let content = '';
-    let finish: string | null | undefined;
-    let usage: OpenAI.CompletionUsage | null | undefined;
-    for await (const chunk of stream) {
-      content += chunk.choices[0]?.delta.content ?? '';
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-      usage = chunk.usage ?? usage;
-    }
+    const { content, finish, usage } = await reassemble(stream);
     expect(content).toBe(`Hello from google (${model})`);
     expect(finish).toBe('stop');
     expect(usage?.total_tokens).toBeGreaterThan(0);
@@ -144,7 +93,7 @@ describe('provider google: streaming', () => {
   it('turns an error frame mid-stream into an error event, never a clean end, and reports it', async () => {
     reset();
     native.google.script({ answer: { streamError: { type: 'UNAVAILABLE', afterEvents: 1 } } });
-    const res = await fetch(`${server.url}/llm/v1/chat/completions`, {
+    const res = await fetch(`${harness.server.url}/llm/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-portkey-config': JSON.stringify(google) },
       body: JSON.stringify({ model, messages: ask, stream: true }),
@@ -165,7 +114,7 @@ describe('provider google: streaming', () => {
     for (const cutAfter of [false, true]) {
       reset();
       native.google.script({ stream: [frame], cutAfter });
-      const res = await fetch(`${server.url}/llm/v1/chat/completions`, {
+      const res = await fetch(`${harness.server.url}/llm/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-portkey-config': JSON.stringify(google) },
         body: JSON.stringify({ model, messages: ask, stream: true }),
@@ -365,7 +314,7 @@ describe('provider google: errors and hostile models', () => {
         error: { code: 400, message: `bad key ${nativeKeys.google}`, status: 'INVALID_ARGUMENT' },
       },
     });
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify(google))
       .send({ model, messages: ask });
@@ -376,7 +325,7 @@ describe('provider google: errors and hostile models', () => {
 
   it('answers an unknown model with 404 in the OpenAI shape', async () => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify(google))
       .send({ model: 'gemini-0-none', messages: ask });
@@ -404,7 +353,7 @@ describe('provider google: errors and hostile models', () => {
     it(`refuses model ${JSON.stringify(value.slice(0, 40))} with nothing sent`, async () => {
       reset();
       for (const path of ['/llm/v1/chat/completions', '/llm/v1/embeddings']) {
-        const res = await request(app)
+        const res = await request(harness.app)
           .post(path)
           .set('x-portkey-config', JSON.stringify(google))
           .send({ model: value, messages: ask, input: 'x' });
@@ -418,13 +367,13 @@ describe('provider google: errors and hostile models', () => {
 
   it('refuses a missing model with nothing sent, also when override_params removes none', async () => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify(google))
       .send({ messages: ask });
     expect(res.status).toBe(400);
     expect(res.body.error.param).toBe('params.model');
-    const overridden = await request(app)
+    const overridden = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify({ ...google, override_params: { model } }))
       .send({ messages: ask });
@@ -434,7 +383,7 @@ describe('provider google: errors and hostile models', () => {
 
   it('describes a google target in a dry run, the key masked, nothing sent', async () => {
     reset();
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set('x-portkey-config', JSON.stringify(google))
       .set('x-portkey-dry-run', 'true')
@@ -455,7 +404,7 @@ describe('provider google: load balancing and fallback across providers', () => 
   it('falls back from a failing Gemini to OpenAI', async () => {
     reset();
     native.google.script({ status: 503 });
-    const res = await request(app)
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set(
         'x-portkey-config',
@@ -471,13 +420,13 @@ describe('provider google: load balancing and fallback across providers', () => 
     expect(res.status).toBe(200);
     expect(res.headers['x-portkey-provider']).toBe('openai');
     expect(native.google.requests).toHaveLength(1);
-    expect(providers.openai.requests).toHaveLength(1);
+    expect(harness.providers.openai.requests).toHaveLength(1);
   });
 
   it('falls back from a failing OpenAI to Gemini', async () => {
     reset();
-    providers.openai.script({ status: 500 });
-    const res = await request(app)
+    harness.providers.openai.script({ status: 500 });
+    const res = await request(harness.app)
       .post('/llm/v1/chat/completions')
       .set(
         'x-portkey-config',
@@ -506,7 +455,7 @@ describe('provider google: load balancing and fallback across providers', () => 
     };
     const seen = new Set<string>();
     for (let index = 0; index < 24; index++) {
-      const res = await request(app)
+      const res = await request(harness.app)
         .post('/llm/v1/chat/completions')
         .set('x-portkey-config', JSON.stringify(config))
         .send({ messages: ask });
@@ -524,7 +473,7 @@ describe('provider google: circuit breaking', () => {
     const guarded = createApp(
       '/llm',
       portkeyLoadBalancer(
-        simulatorOptions(providers, {
+        simulatorOptions(harness.providers, {
           circuitBreaker: { failureThreshold: 1, cooldownMs: 60_000 },
           providers: { google: { baseURL: native.google.url } },
         }),

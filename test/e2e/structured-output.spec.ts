@@ -10,6 +10,7 @@ import {
   simulatorOptions,
   startProviders,
 } from '../helpers/app.js';
+import { reassemble } from '../helpers/sse.js';
 
 /**
  * Structured output as SDKs use it (`.parse()`, `generateObject`, `withStructuredOutput`): the
@@ -96,12 +97,7 @@ describe('structured output through Anthropic', () => {
       response_format: responseFormat,
       stream: true,
     });
-    let content = '';
-    let finish: string | null | undefined;
-    for await (const chunk of stream) {
-      content += chunk.choices[0]?.delta.content ?? '';
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-    }
+    const { content, finish } = await reassemble(stream);
     expectWeather(JSON.parse(content));
     expect(finish).toBe('stop');
   });

@@ -11,6 +11,8 @@ export type Recorded = {
 const names: LoadBalancerEventName[] = [
   'request',
   'select',
+  'budget-skip',
+  'sticky-move',
   'attempt',
   'retry',
   'fallback',

@@ -32,3 +32,26 @@ export function anthropicEvent(
 ): string {
   return `event: ${name}${newline}data: ${JSON.stringify({ type: name, ...data })}${newline}${newline}`;
 }
+
+/** What the openai SDK's chunks of a streamed chat completion add up to. */
+export interface ReassembledStream {
+  content: string;
+  finish: string | null | undefined;
+  usage: { total_tokens: number } | null | undefined;
+}
+
+/** Reads an openai SDK chat completion stream to its end, reassembling text, finish and usage. */
+export async function reassemble(
+  stream: AsyncIterable<{
+    choices: { delta: { content?: string | null }; finish_reason?: string | null }[];
+    usage?: { total_tokens: number } | null;
+  }>,
+): Promise<ReassembledStream> {
+  const result: ReassembledStream = { content: '', finish: undefined, usage: undefined };
+  for await (const chunk of stream) {
+    result.content += chunk.choices[0]?.delta.content ?? '';
+    result.finish = chunk.choices[0]?.finish_reason ?? result.finish;
+    result.usage = chunk.usage ?? result.usage;
+  }
+  return result;
+}

@@ -99,6 +99,33 @@ export function describeStoreContract(name: string, makeStore: () => StateStore)
       expect(await store.tryProbe(target, later + 2004, 5000)).toBe(true);
     });
 
+    it('remembers when a breaker closed for slow start, through counted failures', async () => {
+      const store = makeStore();
+      const target = key();
+      await openBreaker(store, target);
+      const halfOpen = t0 + policy.cooldownMs;
+      expect(await store.tryProbe(target, halfOpen, 5000)).toBe(true);
+      const ramp = { ...plain, slowStartMs: 20_000 };
+      const closed = await store.recordSuccess(target, halfOpen + 1, ramp);
+      expect(closed).toMatchObject({ openUntil: 0, failures: 0, closedAt: halfOpen + 1 });
+      // Closed: every caller may go.
+      expect(await store.tryProbe(target, halfOpen + 2, 5000)).toBe(true);
+      const counted = await store.recordFailure(target, halfOpen + 3, policy);
+      expect(counted).toMatchObject({ failures: 1, openUntil: 0, closedAt: halfOpen + 1 });
+      const [during] = await store.snapshot([target], halfOpen + 15_000);
+      expect(during).toMatchObject({ closedAt: halfOpen + 1 });
+      // A breaker that opens again forgets the ramp.
+      const other = key();
+      await openBreaker(store, other);
+      expect(await store.tryProbe(other, halfOpen, 5000)).toBe(true);
+      await store.recordSuccess(other, halfOpen + 1, ramp);
+      const reopened = await store.recordFailure(other, halfOpen + 2, {
+        ...policy,
+        failureThreshold: 1,
+      });
+      expect(reopened.closedAt).toBeUndefined();
+    });
+
     it('leaves an open breaker open on a success and on further failures', async () => {
       const store = makeStore();
       const target = key();
@@ -177,6 +204,33 @@ export function describeStoreContract(name: string, makeStore: () => StateStore)
       expect(await store.counters([other], t0 + 1000)).toEqual([0]);
       expect(await store.increment(other, 5, t0 + 1000, 1000)).toBe(5);
       expect(await store.counters([], t0)).toEqual([]);
+    });
+
+    it('holds a sticky move: one of many concurrent moves wins, a held move is replaced only from its own target, it expires', async () => {
+      const store = makeStore();
+      const pin = store.pin?.bind(store);
+      expect(pin).toBeTypeOf('function');
+      if (pin === undefined) return;
+      const session = key();
+      expect(await pin(session, t0)).toBeUndefined();
+      const moves = await Promise.all(
+        ['b', 'c', 'd', 'b', 'c'].map((to) =>
+          pin(session, t0, { from: undefined, to, ttlMs: 1000 }),
+        ),
+      );
+      const winner = moves[0] as string;
+      // Every replica follows the one move that won.
+      expect(new Set(moves)).toEqual(new Set([winner]));
+      expect(await pin(session, t0 + 10)).toBe(winner);
+      // A move from a target it is not held on is refused (someone moved it already).
+      expect(await pin(session, t0 + 20, { from: 'zzz', to: 'e', ttlMs: 1000 })).toBe(winner);
+      // Its held target is gone too: it moves on, for a fresh TTL.
+      expect(await pin(session, t0 + 30, { from: winner, to: 'e', ttlMs: 1000 })).toBe('e');
+      expect(await pin(session, t0 + 1029)).toBe('e');
+      expect(await pin(session, t0 + 1030)).toBeUndefined();
+      // An expired move is no move: a new one takes its place.
+      expect(await pin(session, t0 + 1031, { from: 'x', to: 'f', ttlMs: 500 })).toBe('f');
+      expect(await pin(key(), t0)).toBeUndefined();
     });
 
     it('never fails a request through the fail-open wrapper, even when every call rejects or hangs', async () => {

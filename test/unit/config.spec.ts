@@ -52,7 +52,7 @@ describe('validateConfig', () => {
   it('lists every problem with its path', () => {
     const result = validateConfig({
       mode: 'loadbalance',
-      options: [{ provider: 'openai', weight: -1 }, { provider: 'x' }],
+      options: [{ provider: 'openai', weight: -1 }, { provider: 'not a name' }],
     });
     expect(result.valid).toBe(false);
     expect(result.errors.map((error) => error.param)).toEqual([
@@ -135,7 +135,7 @@ describe('the exported configSchema', () => {
   };
 
   const invalid: Record<string, unknown> = {
-    'an unknown provider': { provider: 'opnai', api_key: 'k' },
+    'a provider that is not a name': { provider: 'Open AI', api_key: 'k' },
     'a negative weight in Format 1': {
       mode: 'loadbalance',
       options: [{ provider: 'openai', weight: -1 }],
@@ -180,8 +180,59 @@ describe('the exported configSchema', () => {
   }
 
   it('points at the offending value', () => {
-    validate({ mode: 'loadbalance', options: [{ provider: 'openai' }, { provider: 'x' }] });
+    validate({ mode: 'loadbalance', options: [{ provider: 'openai' }, { provider: 'x/y' }] });
     expect(validate.errors?.map((error) => error.instancePath)).toContain('/options/1/provider');
+  });
+});
+
+describe('provider names', () => {
+  it('reports an unknown provider at resolution, naming the field, with a did-you-mean', () => {
+    const result = validateConfig({
+      strategy: { mode: 'fallback' },
+      targets: [
+        { provider: 'openai', api_key: 'k' },
+        { provider: 'grok', api_key: 'k' },
+      ],
+    });
+    expect(result.valid).toBe(false);
+    expect(result.errors).toEqual([
+      {
+        param: 'config.targets[1].provider',
+        message: expect.stringContaining('(did you mean "groq"?)'),
+      },
+    ]);
+  });
+
+  it('accepts a server-defined provider only when the server defines it', () => {
+    const config = { provider: 'local-vllm' };
+    expect(validateConfig(config).errors[0]?.param).toBe('config.provider');
+    const providers = {
+      'local-vllm': { type: 'openai-compatible' as const, baseURL: 'http://vllm.internal:8000/v1' },
+    };
+    expect(validateConfig(config, { providers })).toEqual({ valid: true, errors: [], omitted: 0 });
+    // The schema itself accepts any well-formed name: it cannot know the server's providers.
+    expect(new Ajv({ strict: false }).validate(configSchema, config)).toBe(true);
+  });
+
+  it('requires a key for the hosted OpenAI-compatible providers but not for ollama', () => {
+    const result = validateConfig({ provider: 'groq' });
+    expect(result.errors.map((error) => error.param)).toEqual(['config.api_key']);
+    const viaVirtualKey = validateConfig(
+      { virtual_key: 'groq-prod' },
+      { virtualKeys: { 'groq-prod': { provider: 'groq', apiKey: 'gsk-0123456789' } } },
+    );
+    expect(viaVirtualKey.valid).toBe(true);
+  });
+
+  it('requires a custom_host for ollama unless the server gives it a baseURL', () => {
+    const bare = validateConfig({ provider: 'ollama' });
+    expect(bare.errors.map((error) => error.param)).toEqual(['config.custom_host']);
+    expect(bare.errors[0]?.message).toContain('providers.ollama.baseURL');
+    expect(
+      validateConfig({ provider: 'ollama', custom_host: 'http://127.0.0.1:11434/v1' }).valid,
+    ).toBe(true);
+    const configured = { ollama: { baseURL: 'http://ollama.internal:11434/v1' } };
+    expect(validateConfig({ provider: 'ollama' }, { providers: configured }).valid).toBe(true);
   });
 });
 

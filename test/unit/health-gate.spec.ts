@@ -14,6 +14,7 @@ const defaults = {
   windowMs: 60_000,
   cooldownMs: 30_000,
   failureStatusCodes: undefined,
+  slowStartMs: 0,
 };
 
 function targetOf(config: unknown): TargetNode {

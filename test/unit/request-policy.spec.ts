@@ -13,6 +13,12 @@ const virtualKeys = resolveVirtualKeys({
     deploymentId: 'gpt-4o',
     apiVersion: '2024-10-21',
   },
+  'bedrock-prod': {
+    provider: 'bedrock',
+    awsAccessKeyId: 'AKIASERVER0000000001',
+    awsSecretAccessKey: 'server-aws-secret-0123456789',
+    awsRegion: 'us-east-1',
+  },
 });
 
 /** The resolved tree of a config that must be valid. */
@@ -70,6 +76,26 @@ const carryingServerOnlyFields: [name: string, config: unknown, param: string][]
     },
     'config.options[1].openaiProject',
   ],
+  [
+    'inline AWS credentials',
+    {
+      provider: 'bedrock',
+      aws_access_key_id: 'AKIACLIENT',
+      aws_secret_access_key: 's',
+      aws_region: 'us-east-1',
+    },
+    'config.aws_access_key_id',
+  ],
+  [
+    'an aws_session_token next to a virtual key',
+    { virtual_key: 'bedrock-prod', aws_session_token: 'attacker-token' },
+    'config.aws_session_token',
+  ],
+  [
+    'an aws_region moving a virtual key to another region',
+    { virtual_key: 'bedrock-prod', aws_region: 'eu-west-1' },
+    'config.aws_region',
+  ],
 ];
 
 const onlyVirtualKeys = {
@@ -78,6 +104,7 @@ const onlyVirtualKeys = {
     { virtual_key: 'openai-prod', weight: 1, override_params: { model: 'gpt-4o' } },
     { virtual_key: 'azure-prod', weight: 1, deployment_id: 'gpt-4o-mini' },
     { virtual_key: 'anthropic-prod', weight: 1 },
+    { virtual_key: 'bedrock-prod', weight: 1 },
   ],
 };
 
@@ -158,5 +185,35 @@ describe("requestConfig: 'virtual-keys-only'", () => {
     expect(targetWithoutVirtualKey(tree, 'virtual-keys-only')?.param).toBe(
       'config.options[1].virtual_key',
     );
+  });
+});
+
+describe('credential fields next to a virtual key', () => {
+  it.each([
+    ['aws_region', { aws_region: 'eu-west-1' }],
+    ['aws_secret_access_key', { aws_secret_access_key: 'other' }],
+    ['api_key', { api_key: 'sk-other' }],
+  ])('refuses %s on a Bedrock virtual key, whatever the policy', (field, own) => {
+    const check = checkConfig({ virtual_key: 'bedrock-prod', ...own }, { virtualKeys });
+    expect(check.valid).toBe(false);
+    expect(check.problems.map((problem) => problem.param)).toContain(`config.${field}`);
+  });
+
+  it("keeps the server's credentials and never another provider's fields", () => {
+    const tree = treeOf({ virtual_key: 'bedrock-prod', deployment_id: 'ignored-here' });
+    expect(tree.targets[0]?.credentials).toEqual({
+      awsAccessKeyId: 'AKIASERVER0000000001',
+      awsSecretAccessKey: 'server-aws-secret-0123456789',
+      awsRegion: 'us-east-1',
+    });
+  });
+
+  it('lets a config pick the deployment and API version on an Azure virtual key', () => {
+    const tree = treeOf({ virtual_key: 'azure-prod', deployment_id: 'gpt-4o-mini' });
+    expect(tree.targets[0]?.credentials).toMatchObject({
+      resourceName: 'contoso-prod',
+      deploymentId: 'gpt-4o-mini',
+      apiVersion: '2024-10-21',
+    });
   });
 });

@@ -254,3 +254,78 @@ describe('nested strategies', () => {
     expect(calls).toEqual(['b']);
   });
 });
+
+describe('routing hooks', () => {
+  const named = (name: string, extra: Record<string, unknown> = {}) =>
+    target(name, { name, ...extra });
+
+  it('runs the target a conditional rule names, or the default, and says which', async () => {
+    const root = tree({
+      strategy: {
+        mode: 'conditional',
+        conditions: [{ query: { 'metadata.tier': 'pro' }, then: 'big' }],
+        default: 'small',
+      },
+      targets: [named('big'), named('small')],
+    });
+    for (const [metadata, expected, rule] of [
+      [{ tier: 'pro' }, 'big', 'condition'],
+      [{ tier: 'free' }, 'small', 'default'],
+    ] as const) {
+      const { driver, calls } = fakeDriver({});
+      const reasons: unknown[] = [];
+      driver.conditionFacts = () => ({ metadata });
+      driver.onSelect = (_node, _remaining, _available, _picked, reason) => reasons.push(reason);
+      expect(answered(await runPlan(root, driver))).toBe(`${expected}:200`);
+      expect(calls).toEqual([expected]);
+      expect(reasons).toEqual([rule === 'condition' ? { rule, condition: 0 } : { rule }]);
+    }
+  });
+
+  it('refuses with ERR_NO_MATCHING_CONDITION when nothing matches and there is no default', async () => {
+    const root = tree({
+      strategy: { mode: 'conditional', conditions: [{ query: { 'metadata.a': 'b' }, then: 'x' }] },
+      targets: [named('x')],
+    });
+    const { driver, calls } = fakeDriver({});
+    await expect(runPlan(root, driver)).rejects.toMatchObject({
+      code: 'ERR_NO_MATCHING_CONDITION',
+    });
+    expect(calls).toEqual([]);
+  });
+
+  it("takes the driver's choice, and its weights for a weighted pick", async () => {
+    const root = tree({ strategy: { mode: 'loadbalance' }, targets: [named('a'), named('b')] });
+    const chosen = fakeDriver({});
+    chosen.driver.choose = (_node, candidates, first) => ({
+      index: candidates.length - 1,
+      reason: { rule: first ? 'sticky-hit' : 'least-busy' },
+    });
+    expect(answered(await runPlan(root, chosen.driver))).toBe('b:200');
+
+    // random 0 would pick a; slow start leaves a at 0 weight here, so b is picked.
+    const slowed = fakeDriver({}, { random: () => 0 });
+    const reasons: unknown[] = [];
+    slowed.driver.weightOf = (node) => (node.name === 'a' ? 0 : node.weight);
+    slowed.driver.onSelect = (_n, _r, _a, _p, reason) => reasons.push(reason);
+    expect(answered(await runPlan(root, slowed.driver))).toBe('b:200');
+    expect(reasons).toEqual([{ rule: 'weighted', slowStart: ['config.targets[0]'] }]);
+  });
+
+  it('answers over-budget when every target is out for its budget', async () => {
+    const root = tree({ strategy: { mode: 'loadbalance' }, targets: [named('a'), named('b')] });
+    const { driver } = fakeDriver({});
+    driver.availability = () => ({
+      available: false,
+      retryAt: 500,
+      rateLimited: false,
+      overBudget: true,
+    });
+    expect(await runPlan(root, driver)).toEqual({
+      kind: 'unavailable',
+      retryAt: 500,
+      rateLimited: false,
+      overBudget: true,
+    });
+  });
+});

@@ -123,3 +123,36 @@ describe('header options', () => {
     expect(config.param).toBe('options.config.openai_project');
   });
 });
+
+describe('routing options', () => {
+  it('treats undefined routing options as absent', () => {
+    const settings = resolveSettings({
+      getMetadata: undefined,
+      acceptMetadataHeader: undefined,
+      circuitBreaker: { slowStartMs: undefined },
+    });
+    expect(settings.metadata).toEqual({ getMetadata: undefined, acceptHeader: true });
+    expect(settings.health?.defaults.slowStartMs).toBe(30_000);
+  });
+
+  it('refuses unusable routing options with their names', () => {
+    const cases: [unknown, string][] = [
+      [{ getMetadata: 'user' }, 'getMetadata'],
+      [{ acceptMetadataHeader: 'no' }, 'acceptMetadataHeader'],
+      [{ circuitBreaker: { slowStartMs: -1 } }, 'circuitBreaker.slowStartMs'],
+      [{ circuitBreaker: { slowStartMs: 1.5 } }, 'circuitBreaker.slowStartMs'],
+      [
+        { virtualKeys: { k: { provider: 'openai', apiKey: 'sk', tpm: 'lots' } } },
+        'virtualKeys.k.tpm',
+      ],
+    ];
+    for (const [options, param] of cases) {
+      const error = constructionError(options);
+      expect(error.code).toBe('ERR_OPTIONS_INVALID');
+      expect(error.param).toBe(param);
+    }
+    expect(
+      resolveSettings({ circuitBreaker: { slowStartMs: 0 } }).health?.defaults.slowStartMs,
+    ).toBe(0);
+  });
+});
