@@ -90,7 +90,13 @@ export class ServingTargets {
       target,
       reason: `provider ${target.provider} has no ${need.description} API`,
     }));
-    const root = pruned(tree.root, excluded) as ConfigNode;
+    const root = pruned(tree.root, excluded, (strategy, child) => {
+      throw new LoadBalancerError(
+        'ERR_OPERATION_UNSUPPORTED',
+        `${nodePath(tree, child)} cannot serve this request (no ${need.description} API) and a condition of ${nodePath(tree, strategy)}.strategy may choose it`,
+        { param: nodePath(tree, child) },
+      );
+    }) as ConfigNode;
     return {
       // Spread: fields other parts of the config add to a tree stay as they are.
       tree: { ...tree, root, targets: tree.targets.filter((target) => !excluded.has(target)) },
@@ -102,19 +108,29 @@ export class ServingTargets {
 /**
  * A node without the excluded targets (and without strategies left empty); undefined when
  * nothing of it remains. Targets keep their identity, so health and routing state keyed on them
- * is shared with the full tree.
+ * is shared with the full tree. A conditional strategy's rules name its children, so one that
+ * would lose a child is not pruned: `lost` refuses the request instead (a rule could pick it).
  */
-function pruned(node: ConfigNode, excluded: ReadonlySet<TargetNode>): ConfigNode | undefined {
+function pruned(
+  node: ConfigNode,
+  excluded: ReadonlySet<TargetNode>,
+  lost: (strategy: ConfigNode, child: ConfigNode) => never,
+): ConfigNode | undefined {
   if (node.kind === 'target') return excluded.has(node) ? undefined : node;
   const targets: ConfigNode[] = [];
   let changed = false;
   for (const child of node.targets) {
-    const kept = pruned(child, excluded);
+    const kept = pruned(child, excluded, lost);
+    if (kept === undefined && node.mode === 'conditional') lost(node, child);
     if (kept !== child) changed = true;
     if (kept !== undefined) targets.push(kept);
   }
   if (!changed) return node;
   return targets.length === 0 ? undefined : { ...node, targets };
+}
+
+function nodePath(tree: ConfigTree, node: ConfigNode): string {
+  return node.kind === 'target' ? targetPath(tree, node) : node.label;
 }
 
 /** No target serves the need: the refusal names every target and its provider. */

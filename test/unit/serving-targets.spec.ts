@@ -86,4 +86,27 @@ describe('ServingTargets', () => {
       'anthropic',
     ]);
   });
+
+  it('refuses rather than prune a target a conditional rule may choose', () => {
+    const conditional = treeOf({
+      strategy: {
+        mode: 'conditional',
+        conditions: [{ query: { 'metadata.tier': 'pro' }, then: 'claude' }],
+        default: 'gpt',
+      },
+      targets: [
+        { name: 'claude', provider: 'anthropic', api_key: 'a' },
+        { name: 'gpt', provider: 'openai', api_key: 'o' },
+      ],
+    });
+    expect(serving.of(conditional, operationNeeds.chat).tree).toBe(conditional);
+    expect(() => serving.of(conditional, operationNeeds.embed)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_OPERATION_UNSUPPORTED',
+        param: 'config.targets[0]',
+        message:
+          'config.targets[0] cannot serve this request (no embeddings API) and a condition of config.strategy may choose it',
+      }),
+    );
+  });
 });
