@@ -1,6 +1,6 @@
-export { type ConfigValidationResult, validateConfig } from './config/normalize.js';
 export { configSchema } from './config/schema.js';
 export type { ConfigProblem } from './config/validate.js';
+export { type ConfigValidationResult, validateConfig } from './config/validate-config.js';
 export {
   type ErrorCode,
   type ErrorType,

@@ -1,29 +1,37 @@
-import { credentialFields, credentialSpecOf } from '../providers/credential-catalog.js';
-import type { Credentials } from '../providers/credentials.js';
+import { credentialSpecOf } from '../providers/credential-catalog.js';
 import { type ProviderRules, providerRules } from '../providers/provider-rules.js';
-import { compileConditions, conditionProblems } from '../routing/conditions.js';
-import { isForwardable } from '../security/header-policy.js';
-import type { Params, ProvidersOptions, StrategyMode, TargetProviderName } from '../types.js';
+import type { Params, StrategyMode } from '../types.js';
 import {
   type BreakerOverrides,
   type ConfigNode,
   type ConfigTree,
-  defaultRetryStatusCodes,
   type PickAlgorithm,
   type RetryPolicy,
   routingFeaturesOf,
-  type StickyPolicy,
   type TargetNode,
 } from './config-tree.js';
 import { configLimits } from './limits.js';
-import { snakeCase } from './spelling.js';
-import { didYouMean } from './suggest.js';
+import {
+  breakerOverrides,
+  budgetOf,
+  conditionsOf,
+  forwardHeaderProblems,
+  retryPolicyOf,
+  stickyOf,
+} from './node-settings.js';
+import { field, type RawNode } from './raw-node.js';
+import {
+  credentialsOf,
+  identityOf,
+  ownFields,
+  type Resolution,
+  requirementProblems,
+  type TargetIdentity,
+  type VirtualKeyTable,
+} from './target-identity.js';
 import { type ConfigProblem, schemaProblems } from './validate.js';
 
-type RawNode = Record<string, unknown>;
-
-/** Server-held credentials a config may name with `virtual_key`. */
-export type VirtualKeyTable = ReadonlyMap<string, TargetIdentity>;
+export type { TargetIdentity, VirtualKeyTable } from './target-identity.js';
 
 /** Where a config is checked: the path prefix for problems and the server's virtual keys. */
 export interface CheckContext {
@@ -34,13 +42,6 @@ export interface CheckContext {
   providers?: ProviderRules;
   /** Runs on a schema-valid config before it is resolved; may throw to refuse it. */
   beforeResolve?: (raw: unknown) => void;
-}
-
-/** A provider with its credentials, from a node's own fields or a virtual key. */
-export interface TargetIdentity {
-  provider: TargetProviderName;
-  credentials: Credentials;
-  virtualKey: string | undefined;
 }
 
 /** What a Format 2 node hands down to its targets. */
@@ -63,13 +64,6 @@ const nothingInherited: Inherited = {
   forwardHeaders: undefined,
   circuitBreaker: undefined,
 };
-
-/** Per-check state threaded through the resolution. */
-interface Resolution {
-  readonly problems: ConfigProblem[];
-  readonly virtualKeys: VirtualKeyTable | undefined;
-  readonly providers: ProviderRules;
-}
 
 /**
  * The result of checking a config: the tree when valid, otherwise the first problems (at most
@@ -103,7 +97,7 @@ export function checkConfig(config: unknown, context: CheckContext = {}): Config
   const resolution: Resolution = {
     problems,
     virtualKeys: context.virtualKeys,
-    providers: context.providers ?? builtinRules,
+    providers: context.providers ?? builtinProviderRules,
   };
   const rootNode = isV1
     ? resolveV1(raw, root, resolution)
@@ -128,7 +122,8 @@ export function checkConfig(config: unknown, context: CheckContext = {}): Config
   return { valid: true, tree, problems: [], omitted: 0, complete: true };
 }
 
-const builtinRules = providerRules();
+/** The built-in providers' rules, for checks that are given no server's. */
+export const builtinProviderRules = providerRules();
 
 function leavesOf(node: ConfigNode): TargetNode[] {
   return node.kind === 'target' ? [node] : node.targets.flatMap(leavesOf);
@@ -182,7 +177,7 @@ function resolveV2(
     });
   }
   const handedDown = {
-    identity: identityOf(raw, path, inherited, resolution),
+    identity: identityOf(raw, path, inherited.identity, resolution),
     ...commonSettings(raw, inherited),
     circuitBreaker: breakerOverrides(strategy, inherited.circuitBreaker),
   };
@@ -205,57 +200,6 @@ function resolveV2(
   };
 }
 
-/** Sibling names must be unique: a conditional `then` must name one node. */
-function namesOf(
-  targets: readonly ConfigNode[],
-  path: string,
-  problems: ConfigProblem[],
-): string[] {
-  const names: string[] = [];
-  targets.forEach((target, index) => {
-    if (target.name === undefined) return;
-    if (names.includes(target.name)) {
-      const param = `${path}.targets[${index}].name`;
-      problems.push({
-        param,
-        message: `${param} "${target.name}" is already the name of another target of this strategy`,
-      });
-    }
-    names.push(target.name);
-  });
-  return names;
-}
-
-function stickyOf(strategy: RawNode | undefined): StickyPolicy | undefined {
-  const sticky = strategy?.sticky as RawNode | undefined;
-  if (sticky === undefined || sticky.enabled === false) return undefined;
-  return {
-    hashFields: sticky.hash_fields as string[],
-    ttlMs: ((sticky.ttl as number | undefined) ?? defaultStickyTtlSeconds) * 1000,
-  };
-}
-
-/** Portkey's examples use an hour. */
-const defaultStickyTtlSeconds = 3600;
-
-/** A conditional node's rules, compiled; their problems name paths under `<path>.strategy`. */
-function conditionsOf(
-  strategy: RawNode | undefined,
-  mode: StrategyMode,
-  targets: readonly ConfigNode[],
-  path: string,
-  problems: ConfigProblem[],
-) {
-  const names = namesOf(targets, path, problems);
-  if (mode !== 'conditional' || strategy === undefined) return undefined;
-  const found = conditionProblems(strategy, names, `${path}.strategy`);
-  if (found.length > 0) {
-    problems.push(...found);
-    return undefined;
-  }
-  return compileConditions(strategy, names, `${path}.strategy`);
-}
-
 /** What every node hands down whatever its provider: params, timeout and retry policy. */
 function commonSettings(raw: RawNode, inherited: Inherited): Omit<Inherited, 'identity'> {
   return {
@@ -269,123 +213,6 @@ function commonSettings(raw: RawNode, inherited: Inherited): Omit<Inherited, 'id
   };
 }
 
-/** A strategy's `cb_config` over its parent's, field by field (Portkey's inheritance). */
-function breakerOverrides(
-  strategy: RawNode | undefined,
-  inherited: BreakerOverrides | undefined,
-): BreakerOverrides | undefined {
-  const raw = strategy === undefined ? undefined : field<RawNode>(strategy, 'cbConfig');
-  if (raw === undefined) return inherited;
-  const own: Record<string, unknown> = {
-    failureThreshold: field<number>(raw, 'failureThreshold'),
-    failureThresholdPercentage: field<number>(raw, 'failureThresholdPercentage'),
-    minimumRequests: field<number>(raw, 'minimumRequests'),
-    cooldownMs: field<number>(raw, 'cooldownInterval'),
-    failureStatusCodes: field<number[]>(raw, 'failureStatusCodes'),
-  };
-  const merged: Record<string, unknown> = { ...inherited };
-  for (const [name, value] of Object.entries(own)) if (value !== undefined) merged[name] = value;
-  return merged as BreakerOverrides;
-}
-
-/**
- * The provider and credentials a node stands for: a virtual key, its own `provider` with its
- * own credentials, or (neither) its parent's, to which it may add Azure or OpenAI fields.
- * Credentials follow the provider they were given for, never another one.
- */
-function identityOf(
-  raw: RawNode,
-  path: string,
-  inherited: Inherited,
-  resolution: Resolution,
-): TargetIdentity | undefined {
-  checkProviderName(raw, path, resolution);
-  const name = field<string>(raw, 'virtualKey');
-  if (name !== undefined) return virtualKeyIdentity(raw, path, name, resolution);
-  const provider = raw.provider as TargetProviderName | undefined;
-  if (provider !== undefined)
-    return { provider, credentials: credentialsOf(raw), virtualKey: undefined };
-  const parent = inherited.identity;
-  if (parent === undefined) return undefined;
-  if (parent.virtualKey !== undefined) {
-    return virtualKeyIdentity(raw, path, parent.virtualKey, resolution, parent.credentials);
-  }
-  return { ...parent, credentials: overlay(parent.credentials, credentialsOf(raw)) };
-}
-
-/** The schema checks a provider name's shape; whether this server has it is checked here. */
-function checkProviderName(raw: RawNode, path: string, resolution: Resolution): void {
-  const provider = raw.provider;
-  if (typeof provider !== 'string' || resolution.providers.names.has(provider)) return;
-  const known = [...resolution.providers.names];
-  resolution.problems.push({
-    param: `${path}.provider`,
-    message: `${path}.provider "${provider}" is not a provider of this server${didYouMean(provider, known)}`,
-  });
-}
-
-/** Fields a config may not set next to a virtual key: they would send its key elsewhere. */
-const keyBoundFields = [
-  ...Object.keys(credentialFields).filter((name) => credentialFields[name]?.serverOnly === true),
-  'customHost',
-];
-
-/** Credential fields a config may set on a virtual key's target (Azure's deployment). */
-const refiningFields = Object.keys(credentialFields).filter(
-  (name) => credentialFields[name]?.serverOnly !== true,
-);
-
-function virtualKeyIdentity(
-  raw: RawNode,
-  path: string,
-  name: string,
-  resolution: Resolution,
-  inheritedCredentials?: Credentials,
-): TargetIdentity | undefined {
-  const held = resolution.virtualKeys?.get(name);
-  if (held === undefined) {
-    const known = [...(resolution.virtualKeys?.keys() ?? [])];
-    resolution.problems.push({
-      param: `${path}.virtual_key`,
-      message: `${path}.virtual_key names no server-held key "${name}"${didYouMean(name, known)}`,
-    });
-    return undefined;
-  }
-  for (const camel of keyBoundFields) {
-    if (field(raw, camel) !== undefined) {
-      resolution.problems.push({
-        param: `${path}.${snakeCase(camel)}`,
-        message: `${path}.${snakeCase(camel)} cannot be combined with virtual_key: a server-held key goes only where the server sends it`,
-      });
-    }
-  }
-  const provider = raw.provider as TargetProviderName | undefined;
-  if (provider !== undefined && provider !== held.provider) {
-    resolution.problems.push({
-      param: `${path}.provider`,
-      message: `${path}.provider is ${provider} but virtual key "${name}" is for ${held.provider}`,
-    });
-  }
-  // A deployment or API version may be chosen on the virtual key's own resource.
-  const own = credentialsOf(raw);
-  const base = inheritedCredentials ?? held.credentials;
-  const credentials: Record<string, string | undefined> = { ...held.credentials };
-  for (const field of refiningFields) {
-    const value = own[field] ?? base[field];
-    if (value !== undefined) credentials[field] = value;
-  }
-  return { provider: held.provider, credentials, virtualKey: name };
-}
-
-function retryPolicyOf(raw: RawNode | undefined): RetryPolicy | undefined {
-  if (raw === undefined) return undefined;
-  return {
-    attempts: raw.attempts as number,
-    onStatusCodes: field<number[]>(raw, 'onStatusCodes') ?? defaultRetryStatusCodes,
-    useRetryAfterHeader: field<boolean>(raw, 'useRetryAfterHeader') ?? false,
-  };
-}
-
 function resolveTarget(
   raw: RawNode,
   path: string,
@@ -394,7 +221,7 @@ function resolveTarget(
   resolution: Resolution,
 ): TargetNode {
   const { problems } = resolution;
-  const identity = identityOf(raw, path, inherited, resolution);
+  const identity = identityOf(raw, path, inherited.identity, resolution);
   const hadVirtualKey =
     field(raw, 'virtualKey') !== undefined || inherited.identity?.virtualKey !== undefined;
   if (identity === undefined && !hadVirtualKey) {
@@ -433,76 +260,6 @@ function resolveTarget(
   };
 }
 
-/** A node's own `rpm` / `tpm` (LiteLLM's names); undefined when it sets neither. */
-function budgetOf(raw: RawNode): TargetNode['budget'] {
-  const rpm = raw.rpm as number | undefined;
-  const tpm = raw.tpm as number | undefined;
-  return rpm === undefined && tpm === undefined ? undefined : { rpm, tpm };
-}
-
-/** A key the provider needs, or a `custom_host` for a provider without a base URL here. */
-function requirementProblems(
-  identity: TargetIdentity,
-  customHost: string | undefined,
-  path: string,
-  resolution: Resolution,
-): ConfigProblem[] {
-  const { provider, credentials } = identity;
-  const { keyRequired, hostRequired } = resolution.providers;
-  const problems: ConfigProblem[] = [];
-  if (keyRequired.has(provider) && credentials.apiKey === undefined) {
-    problems.push({
-      param: `${path}.api_key`,
-      message: `${path}.api_key (or a virtual_key) is required for provider ${provider}`,
-    });
-  }
-  if (hostRequired.has(provider) && customHost === undefined) {
-    problems.push({
-      param: `${path}.custom_host`,
-      message: `${path}.custom_host is required for provider ${provider}: it has no public API and this server sets no providers.${provider}.baseURL`,
-    });
-  }
-  return problems;
-}
-
-function forwardHeaderProblems(
-  names: readonly string[] | undefined,
-  path: string,
-): ConfigProblem[] {
-  const refused = (names ?? []).filter((name) => !isForwardable(name));
-  return refused.map((name) => ({
-    param: `${path}.forward_headers`,
-    message: `${path}.forward_headers may not include "${name}": credentials, x-portkey-* and hop-by-hop headers are never forwarded`,
-  }));
-}
-
-/** Every credential field a node sets itself, whichever provider it is for. */
-function credentialsOf(raw: RawNode): Credentials {
-  const credentials: Record<string, string> = {};
-  for (const name in credentialFields) {
-    const value = field<string>(raw, name);
-    if (value !== undefined) credentials[name] = value;
-  }
-  return credentials;
-}
-
-/** Only the fields the target's provider takes: another provider's never travel with it. */
-function ownFields(
-  credentials: Credentials,
-  fields: Readonly<Record<string, unknown>>,
-): Credentials {
-  const own: Record<string, string> = {};
-  for (const name in credentials) {
-    const value = credentials[name];
-    if (value !== undefined && name in fields) own[name] = value;
-  }
-  return own;
-}
-
-function overlay(base: Credentials, own: Credentials): Credentials {
-  return { ...base, ...own };
-}
-
 function checkWeights(
   mode: StrategyMode,
   targets: ConfigNode[],
@@ -521,96 +278,8 @@ function weightOf(raw: RawNode): number {
   return (raw.weight as number | undefined) ?? 1;
 }
 
-/** Reads a field given in camelCase or snake_case; camelCase wins when both are present. */
-function field<T>(raw: RawNode, camelName: string): T | undefined {
-  return (raw[camelName] ?? raw[snakeCase(camelName)]) as T | undefined;
-}
-
 function mergeParams(base: Params | undefined, own: Params | undefined): Params | undefined {
   if (own === undefined) return base;
   if (base === undefined) return own;
   return { ...base, ...own };
-}
-
-/** The outcome of {@link validateConfig}. */
-export interface ConfigValidationResult {
-  valid: boolean;
-  /**
-   * The first problems found (at most 10); empty when valid. In a config of more than 256 nodes
-   * only the first schema problem is looked for.
-   */
-  errors: ConfigProblem[];
-  /** How many more problems were found but not described in `errors` (not deduplicated). */
-  omitted: number;
-}
-
-/**
- * Checks a config of either format exactly as the middleware does, for use in a build or CI
- * step: `validateConfig(config).errors` lists each problem with its path. Pass the server's
- * `virtualKeys` and `providers` options to check virtual keys and server-defined providers
- * (and `ollama` given a base URL) as that server does.
- */
-export function validateConfig(
-  config: unknown,
-  options: { virtualKeys?: Record<string, unknown>; providers?: ProvidersOptions } = {},
-): ConfigValidationResult {
-  const providers = providerRules(options.providers);
-  const virtualKeys =
-    options.virtualKeys === undefined
-      ? undefined
-      : resolveVirtualKeys(options.virtualKeys, providers);
-  const { valid, problems, omitted } = checkConfig(config, { virtualKeys, providers });
-  return { valid, errors: problems, omitted };
-}
-
-/**
- * The server's `virtualKeys` option as a table, each entry checked like a target that may carry
- * only a provider and its credentials. Throws on the first invalid entry.
- */
-export function resolveVirtualKeys(
-  table: Record<string, unknown>,
-  providers: ProviderRules = builtinRules,
-): VirtualKeyTable {
-  const resolved = new Map<string, TargetIdentity>();
-  for (const [name, entry] of Object.entries(table)) {
-    const root = `virtualKeys.${name}`;
-    const extra =
-      typeof entry === 'object' && entry !== null
-        ? Object.keys(entry).filter((key) => !virtualKeyFields.has(key))
-        : [];
-    const check = checkConfig(entry, { root, providers });
-    const problems = [
-      ...extra.map((key) => ({
-        param: `${root}.${key}`,
-        message: `${root}.${key} is not a credential field`,
-      })),
-      ...check.problems,
-    ];
-    if (problems.length > 0 || check.tree === undefined || check.tree.root.kind !== 'target') {
-      throw new VirtualKeyError(
-        problems[0] ?? {
-          param: root,
-          message: `${root} must be one provider with its credentials`,
-        },
-      );
-    }
-    const target = check.tree.root;
-    resolved.set(name, {
-      provider: target.provider,
-      credentials: target.credentials,
-      virtualKey: undefined,
-    });
-  }
-  return resolved;
-}
-
-const virtualKeyFields = new Set(
-  ['provider', ...Object.keys(credentialFields)].flatMap((name) => [name, snakeCase(name)]),
-);
-
-/** An invalid `virtualKeys` entry, with the first problem found. */
-export class VirtualKeyError extends Error {
-  constructor(readonly problem: ConfigProblem) {
-    super(problem.message);
-  }
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ConfigTree } from '../../lib/config/config-tree.js';
-import { checkConfig, resolveVirtualKeys } from '../../lib/config/normalize.js';
+import { checkConfig } from '../../lib/config/normalize.js';
 import { policyViolation, targetWithoutVirtualKey } from '../../lib/config/request-policy.js';
+import { resolveVirtualKeys } from '../../lib/config/virtual-keys.js';
 
 const virtualKeys = resolveVirtualKeys({
   'openai-prod': { provider: 'openai', apiKey: 'sk-server-openai-0123456789' },

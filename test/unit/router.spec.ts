@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConfigNode, ConfigTree, StrategyNode } from '../../lib/config/config-tree.js';
-import { checkConfig, resolveVirtualKeys } from '../../lib/config/normalize.js';
+import { checkConfig } from '../../lib/config/normalize.js';
+import { resolveVirtualKeys } from '../../lib/config/virtual-keys.js';
 import { FailOpenStore, type StoreFailure } from '../../lib/health/fail-open-store.js';
 import { MemoryStore, type StateStore } from '../../lib/index.js';
 import { RoutingGate, SharedRouting } from '../../lib/routing/router.js';
