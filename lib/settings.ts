@@ -253,9 +253,12 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
           onStoreFailure,
         });
   const random = options.random ?? Math.random;
+  // One fail-open wrapper for the breaker, routing and response affinity, so that a slow or
+  // failing store is bounded by storeTimeout everywhere and rests for all of them at once.
+  const sharedStore =
+    health?.store ?? new FailOpenStore(store, storeTimeout, clock.now, onStoreFailure);
   const routing = new SharedRouting({
-    // One fail-open wrapper with the breaker's, so a failing store rests for both at once.
-    store: health?.store ?? new FailOpenStore(store, storeTimeout, clock.now, onStoreFailure),
+    store: sharedStore,
     keyOf: (target) => health?.keyOf(target) ?? targetIdentity(providers, target),
     now: clock.now,
     random,
@@ -285,7 +288,9 @@ export function resolveSettings(options: LoadBalancerOptions): Settings {
     // Without a shared store, response ids get a memory store of their own: one entry per
     // response must not push breaker and budget counters out of the bounded default store.
     affinity: new ResponseAffinity(
-      options.store === undefined ? new MemoryStore() : store,
+      options.store === undefined
+        ? new FailOpenStore(new MemoryStore(), storeTimeout, clock.now, onStoreFailure)
+        : sharedStore,
       providers,
       clock.now,
     ),

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TargetNode } from '../config/config-tree.js';
 import { secretValues } from '../providers/credentials.js';
 import { adapterOf, type ProviderRegistry } from '../providers/registry.js';
-import type { StateStore } from '../types.js';
+import type { FailOpenStore } from '../health/fail-open-store.js';
 
 /** How long a response id is remembered; OpenAI keeps stored responses for 30 days. */
 const rememberMs = 30 * 24 * 60 * 60 * 1000;
@@ -12,13 +12,14 @@ const rememberMs = 30 * 24 * 60 * 60 * 1000;
  * continuing it with `previous_response_id` goes to the same account: another one answers 404.
  * Kept in the shared state store as one counter per (response, target), which any store can
  * hold (no read-modify-write): set once when the answer names its id, read in one batched
- * `counters` call for the config's candidates. A store that fails only costs the pinning.
+ * `counters` call for the config's candidates. Through the fail-open wrapper: a store that is
+ * slow or fails costs at most `storeTimeout` and the pinning, never the request.
  */
 export class ResponseAffinity {
   readonly #identities = new WeakMap<TargetNode, string>();
 
   constructor(
-    private readonly store: StateStore,
+    private readonly store: FailOpenStore,
     private readonly providers: ProviderRegistry,
     private readonly now: () => number,
   ) {}
@@ -26,7 +27,13 @@ export class ResponseAffinity {
   /** Records that `target` produced the response `id`. Fire and forget. */
   remember(id: string, target: TargetNode): void {
     try {
-      const done = this.store.increment(this.#key(id, target), 1, this.now(), rememberMs);
+      const key = this.#key(id, target);
+      const now = this.now();
+      const done = this.store.run(
+        'increment',
+        (shared) => shared.increment(key, 1, now, rememberMs),
+        (local) => local.increment(key, 1, now, rememberMs),
+      );
       if (done instanceof Promise) done.catch(ignore);
     } catch {
       // Affinity is best effort: the request has been answered either way.
@@ -37,7 +44,12 @@ export class ResponseAffinity {
   async targetOf(id: string, candidates: readonly TargetNode[]): Promise<TargetNode | undefined> {
     try {
       const keys = candidates.map((target) => this.#key(id, target));
-      const counts = await this.store.counters(keys, this.now());
+      const now = this.now();
+      const counts = await this.store.run(
+        'counters',
+        (shared) => shared.counters(keys, now),
+        (local) => local.counters(keys, now),
+      );
       const index = counts.findIndex((count) => count > 0);
       return index === -1 ? undefined : candidates[index];
     } catch {

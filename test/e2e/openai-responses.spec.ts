@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore, portkeyLoadBalancer } from '../../lib/index.js';
-import type { PortkeyConfig } from '../../lib/types.js';
+import type { PortkeyConfig, StateStore } from '../../lib/types.js';
 import {
   azureDeployment,
   createApp,
@@ -365,5 +365,42 @@ describe('previous_response_id affinity across replicas', () => {
       expect(next.status).toBe(200);
       expect(next.headers['x-portkey-provider']).toBe(producer);
     }
+  });
+});
+
+describe('previous_response_id affinity with a store that hangs', () => {
+  it('answers within the store timeout, unpinned, and reports the store error', async () => {
+    // Breaker reads are answered; the counters affinity reads and writes never are.
+    const never = () => new Promise<never>(() => undefined);
+    const store: StateStore = Object.assign(new MemoryStore(), {
+      increment: never,
+      counters: never,
+    });
+    const storeErrors: string[] = [];
+    const app = createApp(
+      '/llm',
+      portkeyLoadBalancer(
+        simulatorOptions(providers, {
+          store,
+          storeTimeout: 50,
+          on: { 'store-error': (event) => storeErrors.push(event.operation) },
+        }),
+      ),
+    );
+    const send = (body: object) =>
+      request(app)
+        .post('/llm/v1/responses')
+        .set('x-portkey-config', JSON.stringify(openaiConfig))
+        .send(body);
+    const first = await send({ model: 'gpt-4o-mini', input: 'Hi', store: true });
+    expect(first.status).toBe(200);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        send({ model: 'gpt-4o-mini', input: 'More', previous_response_id: first.body.id }),
+      ),
+    );
+    expect(answers.map((res) => res.status)).toEqual(Array(8).fill(200));
+    // The first timeout sends the store to rest: later reads go local without waiting.
+    expect(storeErrors).toContain('increment');
   });
 });
