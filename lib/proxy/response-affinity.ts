@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { TargetNode } from '../config/config-tree.js';
+import type { FailOpenStore } from '../health/fail-open-store.js';
 import { secretValues } from '../providers/credentials.js';
 import { adapterOf, type ProviderRegistry } from '../providers/registry.js';
-import type { FailOpenStore } from '../health/fail-open-store.js';
 
 /** How long a response id is remembered; OpenAI keeps stored responses for 30 days. */
 const rememberMs = 30 * 24 * 60 * 60 * 1000;
