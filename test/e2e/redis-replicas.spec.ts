@@ -1,13 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type LoadBalancerEventMap,
-  type LoadBalancerOptions,
-  portkeyLoadBalancer,
-  redisStore,
-} from '../../lib/index.js';
-import { createApp, keys, listen, type RunningServer } from '../helpers/app.js';
-import { fakeClock } from '../helpers/fake-clock.js';
+import type { LoadBalancerEventMap, LoadBalancerOptions } from '../../lib/index.js';
+import { keys, type RunningServer } from '../helpers/app.js';
 import { chat, openaiTarget } from '../helpers/fixtures.js';
 import { type GatedUpstream, startGatedUpstream, until } from '../helpers/gated-upstream.js';
 import {
@@ -18,6 +12,7 @@ import {
   sendCommandOf,
   uniquePrefix,
 } from '../helpers/redis.js';
+import { startReplicas } from '../helpers/replicas.js';
 import { virtualKeySecrets } from '../helpers/secrets.js';
 
 const prefixes: string[] = [];
@@ -48,29 +43,11 @@ describe.skipIf(redis === undefined)('two replicas sharing a Redis store', () =>
   });
 
   /** Two middleware instances (replicas) on one prefix and one clock. */
-  async function replicas(prefix: string, extra: LoadBalancerOptions = {}) {
-    const time = fakeClock();
-    const urls: string[] = [];
-    for (let index = 0; index < 2; index++) {
-      const server = await listen(
-        createApp(
-          '/llm',
-          portkeyLoadBalancer({
-            clock: time.clock,
-            circuitBreaker: { failureThreshold: 3 },
-            store: redisStore({ sendCommand: sendCommandOf(client), prefix }),
-            // A loaded test machine must not send a replica to local state (with a fake clock,
-            // for good): these tests are about sharing.
-            storeTimeout: 5000,
-            providers: { openai: { baseURL: upstream.url } },
-            ...extra,
-          }),
-        ),
-      );
-      servers.push(server);
-      urls.push(server.url);
-    }
-    return { time, a: urls[0] as string, b: urls[1] as string };
+  function replicas(prefix: string, extra: LoadBalancerOptions = {}) {
+    return startReplicas(
+      { upstreamUrl: upstream.url, prefix, sendCommand: sendCommandOf(client), servers },
+      { circuitBreaker: { failureThreshold: 3 }, ...extra },
+    );
   }
 
   function send(url: string, config: unknown = openaiTarget) {
@@ -117,30 +94,17 @@ describe.skipIf(redis === undefined)('two replicas sharing a Redis store', () =>
     const prefix = testPrefix();
     let down = false;
     const events: LoadBalancerEventMap['store-error'][] = [];
-    const time = fakeClock();
     const shared = (args: string[]) =>
       down
         ? Promise.reject(Object.assign(new Error('connection lost'), { code: 'ECONNRESET' }))
         : client.sendCommand(args);
-    const urls: string[] = [];
-    for (let index = 0; index < 2; index++) {
-      const server = await listen(
-        createApp(
-          '/llm',
-          portkeyLoadBalancer({
-            clock: time.clock,
-            circuitBreaker: { failureThreshold: 1 },
-            store: redisStore({ sendCommand: shared, prefix }),
-            storeTimeout: 5000,
-            providers: { openai: { baseURL: upstream.url } },
-            on: { 'store-error': (event) => events.push(event) },
-          }),
-        ),
-      );
-      servers.push(server);
-      urls.push(server.url);
-    }
-    const [a, b] = urls as [string, string];
+    const { time, a, b } = await startReplicas(
+      { upstreamUrl: upstream.url, prefix, sendCommand: shared, servers },
+      {
+        circuitBreaker: { failureThreshold: 1 },
+        on: { 'store-error': (event) => events.push(event) },
+      },
+    );
     down = true;
     expect((await send(a)).status).toBe(200);
     expect((await send(b)).status).toBe(200);

@@ -1,8 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type LoadBalancerOptions, portkeyLoadBalancer, redisStore } from '../../lib/index.js';
-import { createApp, listen, type RunningServer } from '../helpers/app.js';
-import { fakeClock } from '../helpers/fake-clock.js';
+import type { LoadBalancerOptions } from '../../lib/index.js';
+import type { RunningServer } from '../helpers/app.js';
 import { chat } from '../helpers/fixtures.js';
 import { until } from '../helpers/gated-upstream.js';
 import { type KeyedUpstream, startKeyedUpstream } from '../helpers/keyed-upstream.js';
@@ -13,6 +12,7 @@ import {
   sendCommandOf,
   uniquePrefix,
 } from '../helpers/redis.js';
+import { startReplicas } from '../helpers/replicas.js';
 
 /** Routing state shared by two replicas through a real Redis: sessions, budgets, busy counts. */
 
@@ -51,29 +51,11 @@ describe.skipIf(redis === undefined)('routing across two replicas sharing Redis'
   });
   beforeEach(() => upstream.reset());
 
-  async function replicas(extra: LoadBalancerOptions = {}) {
+  function replicas(extra: LoadBalancerOptions = {}) {
     const prefix = uniquePrefix();
     prefixes.push(prefix);
-    const time = fakeClock();
-    const urls: string[] = [];
-    for (let index = 0; index < 2; index++) {
-      const server = await listen(
-        createApp(
-          '/llm',
-          portkeyLoadBalancer({
-            clock: time.clock,
-            store: redisStore({ sendCommand: sendCommandOf(client), prefix }),
-            // A loaded machine must not send a replica to local state: these tests are about sharing.
-            storeTimeout: 5000,
-            providers: { openai: { baseURL: upstream.url } },
-            ...extra,
-          }),
-        ),
-      );
-      servers.push(server);
-      urls.push(server.url);
-    }
-    return { time, a: urls[0] as string, b: urls[1] as string };
+    const sendCommand = sendCommandOf(client);
+    return startReplicas({ upstreamUrl: upstream.url, prefix, sendCommand, servers }, extra);
   }
 
   it('gives a session the same target on both, and both follow a move held in Redis', async () => {
