@@ -60,6 +60,11 @@ function startAttempt(
   prepared: PreparedRequest,
   timeout: number,
 ): Promise<AttemptOutcome> {
+  // The client may have left while a budget or a probe was being granted.
+  if (call.clientGone) {
+    call.health?.endAttempt(target, { kind: 'stopped' });
+    return Promise.resolve({ kind: 'stopped' });
+  }
   if (prepared.adapter.sign === undefined) {
     return sendAttempt(call, settings, retry, prepared, timeout, prepared.upstreamHeaders);
   }

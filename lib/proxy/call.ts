@@ -112,6 +112,12 @@ export class Call {
 
 /** Runs the plan of a validated call and answers the client. Never rejects. */
 export async function runCall(call: Call, settings: CallSettings): Promise<void> {
+  if (clientLeft(call.res)) {
+    // It left while the config, metadata or a stored response's target was being looked up:
+    // its 'close' has been and gone, and nothing is sent on its behalf.
+    onClientClose(call);
+    return;
+  }
   const driver = new CallDriver(call, settings);
   const deadline = setTimeout(
     onDeadline,
@@ -165,6 +171,11 @@ function onDeadline(driver: CallDriver): void {
     return;
   }
   driver.reading?.destroy(new UpstreamBodyError('deadline'));
+}
+
+/** Whether the client's connection is already gone, before anything was answered. */
+function clientLeft(res: ServerResponse): boolean {
+  return res.destroyed || res.socket === null || res.socket.destroyed;
 }
 
 function onClientClose(call: Call): void {

@@ -169,7 +169,10 @@ export interface RoutingGateOptions {
 export class RoutingGate {
   readonly #counts = new Map<string, UsageCounts>();
   readonly #inFlight = new Map<string, number>();
-  readonly #held = new Map<TargetNode, number>();
+  /** The in-flight counts this request holds, per target: the bucket each was counted in. */
+  readonly #held = new Map<TargetNode, number[]>();
+  /** Set when the request ended: an attempt that starts later counts nothing. */
+  #ended = false;
   readonly #skipped = new Set<TargetNode>();
   #window: UsageWindow;
 
@@ -199,10 +202,16 @@ export class RoutingGate {
       }
     }
     const busy: string[] = [];
+    const busyTargets: string[] = [];
     if (this.tree.features.leastBusy) {
+      // A request lives within one TTL, so the current bucket and the one before hold every
+      // request still in flight.
+      const bucket = this.#bucketAt(now);
       for (const target of this.tree.targets) {
-        const key = inFlightKey(this.shared.keyOf(target));
-        if (!busy.includes(key)) busy.push(key);
+        const targetKey = this.shared.keyOf(target);
+        if (busyTargets.includes(targetKey)) continue;
+        busyTargets.push(targetKey);
+        busy.push(inFlightKey(targetKey, bucket), inFlightKey(targetKey, bucket - 1));
       }
     }
     const all = [...keys, ...busy];
@@ -219,8 +228,11 @@ export class RoutingGate {
           tokens: read[index * 2 + 1] ?? 0,
         });
       });
-      busy.forEach((key, index) => {
-        this.#inFlight.set(key, read[keys.length + index] ?? 0);
+      busyTargets.forEach((targetKey, index) => {
+        const current = read[keys.length + index * 2] ?? 0;
+        const previous = read[keys.length + index * 2 + 1] ?? 0;
+        // A decrement that missed its increment's store may leave one bucket below zero.
+        this.#inFlight.set(targetKey, Math.max(0, current) + Math.max(0, previous));
       });
     };
     if (isPromise(values)) return values.then(keep);
@@ -308,25 +320,36 @@ export class RoutingGate {
 
   /** An attempt at `target` begins: counted in flight while least-busy picks read the counts. */
   beginInFlight(target: TargetNode): void {
-    if (!this.tree.features.leastBusy || this.options.dryRun) return;
-    this.#held.set(target, (this.#held.get(target) ?? 0) + 1);
-    this.#changeInFlight(target, 1);
+    if (!this.tree.features.leastBusy || this.options.dryRun || this.#ended) return;
+    const bucket = this.#bucketAt(this.shared.options.now());
+    const held = this.#held.get(target);
+    if (held === undefined) this.#held.set(target, [bucket]);
+    else held.push(bucket);
+    this.#changeInFlight(target, 1, bucket);
   }
 
   /** The attempt at `target` is over (answered and delivered, failed, or discarded). */
   endInFlight(target: TargetNode): void {
-    const held = this.#held.get(target) ?? 0;
-    if (held === 0) return;
-    this.#held.set(target, held - 1);
-    this.#changeInFlight(target, -1);
+    const bucket = this.#held.get(target)?.pop();
+    if (bucket !== undefined) this.#changeInFlight(target, -1, bucket);
   }
 
-  /** Gives back every count this request still holds (it ended). */
+  /** Gives back every count this request still holds (it ended); later attempts count nothing. */
   endAll(): void {
-    for (const [target, held] of this.#held) {
-      for (let index = 0; index < held; index++) this.#changeInFlight(target, -1);
+    this.#ended = true;
+    for (const [target, buckets] of this.#held) {
+      for (const bucket of buckets) this.#changeInFlight(target, -1, bucket);
     }
     this.#held.clear();
+  }
+
+  /**
+   * In-flight counts live in buckets of one TTL each, and a count is given back to the bucket it
+   * was taken in: a count that drifts (a decrement lost to a store failure) expires with its
+   * bucket, however much traffic follows, instead of being kept alive by every new increment.
+   */
+  #bucketAt(now: number): number {
+    return Math.floor(now / this.shared.options.inFlightTtlMs);
   }
 
   /** A time to first byte (or to failure) of `target`, for least-latency picks. */
@@ -385,7 +408,7 @@ export class RoutingGate {
   #inFlightOf(node: ConfigNode): number {
     let sum = 0;
     for (const leaf of this.shared.leavesOf(node)) {
-      sum += this.#inFlight.get(inFlightKey(this.shared.keyOf(leaf))) ?? 0;
+      sum += this.#inFlight.get(this.shared.keyOf(leaf)) ?? 0;
     }
     return sum;
   }
@@ -403,10 +426,11 @@ export class RoutingGate {
     return measured === 0 ? undefined : sum / measured;
   }
 
-  #changeInFlight(target: TargetNode, by: number): void {
-    const key = inFlightKey(this.shared.keyOf(target));
+  #changeInFlight(target: TargetNode, by: number, bucket: number): void {
+    const key = inFlightKey(this.shared.keyOf(target), bucket);
     const now = this.shared.options.now();
-    const ttl = this.shared.options.inFlightTtlMs;
+    // Through the next bucket, while readers still add it up.
+    const ttl = 2 * this.shared.options.inFlightTtlMs;
     fireAndForget(
       this.shared.options.store.run(
         'increment',
@@ -473,8 +497,8 @@ export class RoutingGate {
   }
 }
 
-function inFlightKey(targetKey: string): string {
-  return `inflight:${targetKey}`;
+function inFlightKey(targetKey: string, bucket: number): string {
+  return `inflight:${bucket}:${targetKey}`;
 }
 
 function fireAndForget(result: MaybePromise<unknown>): void {

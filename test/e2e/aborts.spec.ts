@@ -113,3 +113,52 @@ describe('client aborts', () => {
     expect(res.status).toBe(200);
   });
 });
+
+describe('a client that leaves before its call starts', () => {
+  it('is never sent upstream when it left while the host was still deciding its metadata', async () => {
+    let release: () => void = () => undefined;
+    const decided = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let arrived = false;
+    let clientClosed = false;
+    const errors: string[] = [];
+    const slowHost = await listen(
+      createApp(
+        '/llm',
+        portkeyLoadBalancer(
+          simulatorOptions(providers, {
+            getMetadata: async (req) => {
+              arrived = true;
+              req.socket.once('close', () => {
+                clientClosed = true;
+              });
+              await decided;
+              return { plan: 'pro' };
+            },
+            on: { error: (event) => errors.push(event.code) },
+          }),
+        ),
+      ),
+    );
+    try {
+      const controller = new AbortController();
+      const answer = fetch(`${slowHost.url}/llm/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-portkey-config': config },
+        body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+        signal: controller.signal,
+      }).catch(() => undefined);
+      await until(() => (arrived ? true : undefined), 'the request to arrive');
+      controller.abort();
+      await answer;
+      await until(() => (clientClosed ? true : undefined), 'the server to see the client leave');
+      release();
+      await until(() => errors[0], 'the call to give up');
+      expect(errors).toEqual(['ERR_CLIENT_CLOSED']);
+      expect(providers.openai.requests).toHaveLength(0);
+    } finally {
+      await slowHost.close();
+    }
+  });
+});

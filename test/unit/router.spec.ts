@@ -204,12 +204,50 @@ describe('the routing gate', () => {
     one.beginInFlight(a);
     one.beginInFlight(b);
     one.endInFlight(a);
-    const keys = ['inflight:openai sk-a', 'inflight:openai sk-b'];
+    const bucket = Math.floor(now() / 60_000);
+    const keys = [`inflight:${bucket}:openai sk-a`, `inflight:${bucket}:openai sk-b`];
     expect(store.counters(keys, now())).toEqual([1, 1]);
     one.endAll();
     one.endAll();
     one.endInFlight(b);
     expect(store.counters(keys, now())).toEqual([0, 0]);
+    // A request that ended counts nothing for an attempt that starts after.
+    one.beginInFlight(a);
+    expect(store.counters(keys, now())).toEqual([0, 0]);
+  });
+
+  it('lets a count that drifted expire with its bucket, whatever traffic follows', async () => {
+    const store = new MemoryStore();
+    const { gate, advance } = setup(store);
+    const busy = tree({
+      strategy: { mode: 'loadbalance', algorithm: 'least-busy' },
+      targets: [target('a'), target('b')],
+    });
+    const node = busy.root as StrategyNode;
+    const [a] = busy.targets;
+    if (a === undefined) throw new Error('no target');
+    // Five counts whose decrements were lost (a store failure, a crashed replica).
+    const lost = gate(busy);
+    for (let i = 0; i < 5; i++) lost.beginInFlight(a);
+    const picks = async () => {
+      const chosen: (string | undefined)[] = [];
+      for (let i = 0; i < 20; i++) {
+        const reader = gate(busy);
+        await reader.load();
+        const choice = await reader.choose(node, node.targets, true, (n) => n.weight);
+        chosen.push(idOf(node.targets, choice?.index));
+      }
+      return chosen;
+    };
+    expect(await picks()).toEqual(Array(20).fill('b'));
+    // Steady traffic on a for two TTLs: each request takes and gives back its own count.
+    for (let step = 0; step < 5; step++) {
+      const passing = gate(busy);
+      passing.beginInFlight(a);
+      passing.endInFlight(a);
+      advance(30_000);
+    }
+    expect(await picks()).toContain('a');
   });
 
   it('least-busy avoids the target the shared counts say is busy', async () => {
