@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedConfig } from '../config/config-resolver.js';
-import type { TargetNode } from '../config/config-tree.js';
+import type { ConfigTree, TargetNode } from '../config/config-tree.js';
 import { LoadBalancerError } from '../errors.js';
 import { HealthGate } from '../health/health-gate.js';
+import { adapterOf } from '../providers/registry.js';
 import { type Metadata, requestMetadata } from '../routing/metadata.js';
 import { type RoutingFacts, RoutingGate } from '../routing/router.js';
 import type { Settings } from '../settings.js';
@@ -43,6 +44,7 @@ export class CallRunner {
   ): void {
     try {
       const serving = this.#serving.of(config.tree, input.need);
+      checkTranslatable(input, serving.tree, this.settings);
       const continued = input.inbound?.continues?.(input.params);
       if (continued === undefined) {
         this.#begin(req, res, input, config, serving, events);
@@ -144,6 +146,24 @@ export class CallRunner {
     } catch (error) {
       refuse(res, events, error);
     }
+  }
+}
+
+/**
+ * An inbound request (Anthropic Messages, Responses) that some target would get translated is
+ * translated once now, so that what it cannot say is a 400 before any provider is contacted,
+ * whichever target is picked and whatever the others answer.
+ */
+function checkTranslatable(input: CallInput, tree: ConfigTree, settings: Settings): void {
+  const inbound = input.inbound;
+  const translation = inbound?.translation;
+  if (inbound === undefined || translation === undefined) return;
+  const checked = new Set<string>();
+  for (const target of tree.targets) {
+    if (checked.has(target.provider)) continue;
+    checked.add(target.provider);
+    const adapter = adapterOf(settings.providers, target.provider);
+    if (adapter.native?.[inbound.native] === undefined) translation.toChat(input.params, adapter);
   }
 }
 

@@ -62,8 +62,11 @@ export class RequestPreparer {
       operation,
       native,
       inbound,
+      // Only a response the provider stores can be continued; others are not worth a key.
       onAnswerId:
-        native === undefined || input.inbound?.continues === undefined
+        native === undefined ||
+        input.inbound?.continues === undefined ||
+        input.params.store === false
           ? undefined
           : (id) => this.settings.affinity.remember(id, target),
       shape: {

@@ -7,6 +7,9 @@ import { adapterOf, type ProviderRegistry } from '../providers/registry.js';
 /** How long a response id is remembered; OpenAI keeps stored responses for 30 days. */
 const rememberMs = 30 * 24 * 60 * 60 * 1000;
 
+/** What a response id looks like (`resp_...`), bounded. */
+const responseIdPattern = /^[A-Za-z0-9_-]{1,200}$/;
+
 /**
  * Which target produced a stored response (OpenAI's Responses API), so that a request
  * continuing it with `previous_response_id` goes to the same account: another one answers 404.
@@ -26,6 +29,8 @@ export class ResponseAffinity {
 
   /** Records that `target` produced the response `id`. Fire and forget. */
   remember(id: string, target: TargetNode): void {
+    // The id comes from the provider (perhaps one a request config chose): only a plain one.
+    if (!responseIdPattern.test(id)) return;
     try {
       const key = this.#key(id, target);
       const now = this.now();

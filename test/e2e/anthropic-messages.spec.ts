@@ -469,6 +469,31 @@ describe('POST /v1/messages through a mixed load-balanced config', () => {
   });
 });
 
+describe('POST /v1/messages that a translated target could not take', () => {
+  it("is a 400 in Anthropic's shape before any provider is contacted, native ones included", async () => {
+    const fallback = {
+      strategy: { mode: 'fallback' },
+      targets: [anthropicConfig, openaiConfig],
+    };
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        request(server.url)
+          .post('/llm/v1/messages')
+          .set('x-portkey-config', JSON.stringify(fallback))
+          .set('anthropic-version', '2023-06-01')
+          .send({ model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content: 'Hi' }] }),
+      ),
+    );
+    for (const res of answers) {
+      expect(res.status).toBe(400);
+      expect(res.body.type).toBe('error');
+      expect(res.body.error.message).toContain('max_tokens');
+    }
+    expect(providers.anthropic.requests).toHaveLength(0);
+    expect(providers.openai.requests).toHaveLength(0);
+  });
+});
+
 describe('POST /v1/messages/count_tokens', () => {
   it('counts with the Anthropic target of a mixed config', async () => {
     for (let i = 0; i < 4; i++) {
