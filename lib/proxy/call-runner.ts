@@ -13,7 +13,7 @@ import type { CallEvents } from './call-events.js';
 import { explainCall } from './explain.js';
 import { type CallInput, RequestPreparer } from './prepare-request.js';
 import { asLoadBalancerError, sendError } from './send-error.js';
-import { ServingTargets, type ServingTree } from './serving-targets.js';
+import { narrowedTo, ServingTargets, type ServingTree } from './serving-targets.js';
 import { createUpstreamProxy } from './upstream-proxy.js';
 
 const traceHeader = 'x-portkey-trace-id';
@@ -51,9 +51,8 @@ export class CallRunner {
         return;
       }
       // A stored response continues where it was made, when this config can reach that target.
-      this.settings.affinity.targetOf(continued, serving.tree.targets).then((target) => {
-        const pinned = target === undefined ? serving : pinnedTo(serving, target);
-        this.#begin(req, res, input, config, pinned, events);
+      this.settings.affinity.targetsOf(continued, serving.tree.targets).then((producers) => {
+        this.#begin(req, res, input, config, continuing(serving, producers), events);
       }, ignore);
     } catch (error) {
       refuse(res, events, error);
@@ -167,13 +166,19 @@ function checkTranslatable(input: CallInput, tree: ConfigTree, settings: Setting
   }
 }
 
-/** The serving tree narrowed to the one target a continued response belongs to. */
-function pinnedTo(serving: ServingTree, target: TargetNode): ServingTree {
-  return { tree: { ...serving.tree, root: target, targets: [target] }, leftOut: serving.leftOut };
+/**
+ * The serving tree for a continued response: narrowed to the targets of the account that stored
+ * it, the config's rules choosing among them as usual. When narrowing would take from a
+ * conditional strategy a child its rules may pick, the rules win: the tree is left whole (the
+ * provider then says whether it knows the response), never a target the rules would not pick.
+ */
+function continuing(serving: ServingTree, producers: ReadonlySet<TargetNode>): ServingTree {
+  if (producers.size === 0) return serving;
+  return narrowedTo(serving, producers) ?? serving;
 }
 
 function ignore(): void {
-  // targetOf never rejects.
+  // targetsOf never rejects.
 }
 
 /** The path the middleware serves (`/v1/chat/completions`), without query or trailing slash. */

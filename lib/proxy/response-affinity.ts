@@ -45,8 +45,11 @@ export class ResponseAffinity {
     }
   }
 
-  /** The candidate that produced the response `id`, if the store knows one. Never rejects. */
-  async targetOf(id: string, candidates: readonly TargetNode[]): Promise<TargetNode | undefined> {
+  /**
+   * The candidates that share the account which produced the response `id` (any of them can
+   * continue it), empty when the store knows none. Never rejects.
+   */
+  async targetsOf(id: string, candidates: readonly TargetNode[]): Promise<Set<TargetNode>> {
     try {
       const keys = candidates.map((target) => this.#key(id, target));
       const now = this.now();
@@ -55,10 +58,9 @@ export class ResponseAffinity {
         (shared) => shared.counters(keys, now),
         (local) => local.counters(keys, now),
       );
-      const index = counts.findIndex((count) => count > 0);
-      return index === -1 ? undefined : candidates[index];
+      return new Set(candidates.filter((_, index) => (counts[index] ?? 0) > 0));
     } catch {
-      return undefined;
+      return new Set();
     }
   }
 

@@ -106,6 +106,37 @@ export class ServingTargets {
 }
 
 /**
+ * The serving tree narrowed to `kept` targets, its strategies and their rules as they are (a
+ * continued response may go to any target of the account that stored it, chosen as usual);
+ * undefined when that would take from a conditional strategy a child its rules may pick.
+ */
+export function narrowedTo(
+  serving: ServingTree,
+  kept: ReadonlySet<TargetNode>,
+): ServingTree | undefined {
+  const { tree } = serving;
+  const excluded = new Set(tree.targets.filter((target) => !kept.has(target)));
+  if (excluded.size === 0) return serving;
+  if (excluded.size === tree.targets.length) return undefined;
+  let root: ConfigNode | undefined;
+  try {
+    root = pruned(tree.root, excluded, () => {
+      throw new ConditionalChildLost();
+    });
+  } catch (error) {
+    if (error instanceof ConditionalChildLost) return undefined;
+    throw error;
+  }
+  if (root === undefined) return undefined;
+  return {
+    tree: { ...tree, root, targets: tree.targets.filter((target) => kept.has(target)) },
+    leftOut: serving.leftOut,
+  };
+}
+
+class ConditionalChildLost extends Error {}
+
+/**
  * A node without the excluded targets (and without strategies left empty); undefined when
  * nothing of it remains. Targets keep their identity, so health and routing state keyed on them
  * is shared with the full tree. A conditional strategy's rules name its children, so one that

@@ -404,3 +404,36 @@ describe('previous_response_id affinity with a store that hangs', () => {
     expect(storeErrors).toContain('increment');
   });
 });
+
+describe('previous_response_id affinity under conditional routing', () => {
+  it("continues on the account that stored the response, the config's rules still choosing", async () => {
+    const tiers = {
+      strategy: {
+        mode: 'conditional',
+        conditions: [{ query: { 'metadata.plan': { $eq: 'pro' } }, then: 'pro' }],
+        default: 'free',
+      },
+      targets: [
+        { name: 'pro', ...openaiConfig, override_params: { model: 'gpt-4o' } },
+        { name: 'free', ...openaiConfig, override_params: { model: 'gpt-4o-mini' } },
+      ],
+    };
+    const send = (body: object) =>
+      request(server.url)
+        .post('/llm/v1/responses')
+        .set('x-portkey-config', JSON.stringify(tiers))
+        .set('x-portkey-metadata', JSON.stringify({ plan: 'free' }))
+        .send(body);
+    const first = await send({ model: 'any', input: 'Hi', store: true });
+    expect(first.status).toBe(200);
+    const next = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        send({ model: 'any', input: 'More', previous_response_id: first.body.id }),
+      ),
+    );
+    expect(next.map((res) => res.status)).toEqual([200, 200, 200, 200]);
+    expect(providers.openai.requests.map((sent) => sent.body?.model)).toEqual(
+      Array(5).fill('gpt-4o-mini'),
+    );
+  });
+});
