@@ -33,7 +33,7 @@ export function anthropicProvider(options: AnthropicOptions = {}): ProviderAdapt
       'anthropic-messages': {
         endpoint: () => '/messages',
         clientHeaders: anthropicClientHeaders,
-        streamEnd: '"message_stop"',
+        streamEnd: ['"message_stop"'],
       },
       'anthropic-count-tokens': {
         endpoint: () => '/messages/count_tokens',

@@ -3,6 +3,7 @@ import { patternSchema } from '../config/field-schemas.js';
 import { BoundedCache } from '../shared/bounded-cache.js';
 import type { Operation, Params, ProviderOptions } from '../types.js';
 import { apiKeyField, type CredentialSpec, missingFields } from './credentials.js';
+import { responsesStreamEvents } from './openai.js';
 import { openAIErrorBody } from './openai-errors.js';
 import type { NativeOperation, ProviderAdapter, UpstreamBase } from './provider.js';
 import { parseBaseURL } from './upstream-base.js';
@@ -98,6 +99,7 @@ export function azureOpenAIProvider(options: ProviderOptions = {}): ProviderAdap
  * `v1` API takes no api-version; dated ones need 2025-03-01-preview or later.
  */
 const azureResponses: NativeOperation = {
+  ...responsesStreamEvents,
   endpoint(target) {
     const { apiVersion } = deploymentOf(target);
     return apiVersion === 'v1'

@@ -22,6 +22,15 @@ export const openaiCredentials: CredentialSpec = {
   },
 };
 
+/**
+ * How a Responses stream ends: completed or incomplete (max tokens), or failed in-band. At a
+ * line start only: a newline inside an event's JSON is escaped, so model text cannot match.
+ */
+export const responsesStreamEvents = {
+  streamEnd: ['\nevent: response.completed', '\nevent: response.incomplete'],
+  streamFailure: '\nevent: response.failed',
+} as const;
+
 /** OpenAI: the reference shape, so bodies and responses pass through unchanged. */
 export function openaiProvider(options: ProviderOptions = {}): ProviderAdapter {
   const base = parseBaseURL(options.baseURL ?? 'https://api.openai.com/v1', 'openai');
@@ -32,7 +41,7 @@ export function openaiProvider(options: ProviderOptions = {}): ProviderAdapter {
     operations: new Set<Operation>(['chat', 'complete', 'embed']),
     translatesResponses: false,
     forwardsRequestBody: true,
-    native: { 'openai-responses': { endpoint: () => '/responses' } },
+    native: { 'openai-responses': { endpoint: () => '/responses', ...responsesStreamEvents } },
     base: () => base,
     endpoint: (operation) => openAIEndpoints[operation],
     headers(target: TargetNode) {

@@ -85,10 +85,15 @@ export interface NativeOperation {
    */
   readonly clientHeaders?: readonly string[];
   /**
-   * Text the last bytes of a complete stream contain (`"message_stop"`); a stream that ends
-   * without it was cut. Absent: the end is not checked.
+   * Text only the last event of a complete stream holds (`"message_stop"`; any of them): a stream
+   * that ends without one was cut. Absent: the end is not checked.
    */
-  readonly streamEnd?: string;
+  readonly streamEnd?: readonly string[];
+  /**
+   * Text of an event that reports, in a 200 stream, that the answer failed
+   * (`event: response.failed`): relayed as it is, and counted as the provider's failure.
+   */
+  readonly streamFailure?: string;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { LoadBalancerError } from '../errors.js';
-import type { ProviderAdapter, StreamTranslator } from '../providers/provider.js';
+import type { NativeOperation, ProviderAdapter, StreamTranslator } from '../providers/provider.js';
 import { StreamScrubber } from '../security/secret-scrubber.js';
 import type { Attempt } from './attempt.js';
 import type { CallEvents } from './call-events.js';
@@ -83,16 +83,25 @@ async function copyEvents(
   let tail = '';
   // A stored answer's id comes first (Responses' `response.created`): looked for until found.
   let onAnswerId = attempt.prepared.onAnswerId;
+  const native = attempt.prepared.native;
+  // Native streams are scanned, across chunk boundaries, for how they end.
+  const scan =
+    onAnswerId !== undefined || native?.streamEnd !== undefined ? new StreamScan() : undefined;
+  const seen = { end: false, failure: false };
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       if (res.destroyed) return;
       events?.firstByte();
-      if (onAnswerId !== undefined) {
-        const id = answerIdPattern.exec(String(chunk))?.[1];
-        if (id !== undefined) {
-          onAnswerId(id);
-          onAnswerId = undefined;
+      if (scan !== undefined) {
+        const text = scan.next(chunk);
+        if (onAnswerId !== undefined) {
+          const id = answerIdPattern.exec(text)?.[1];
+          if (id !== undefined) {
+            onAnswerId(id);
+            onAnswerId = undefined;
+          }
         }
+        if (native !== undefined) noteStreamEvents(native, text, seen);
       }
       if (wantsUsage) usageFromEvents(String(chunk), events);
       if (translator === undefined) tail = tailOf(tail, chunk);
@@ -103,10 +112,10 @@ async function copyEvents(
     }
     const rest = scrubber?.end();
     if (rest !== undefined) res.write(rest);
-    const failure = translator === undefined ? unfinished(attempt, tail) : translator.failure;
+    const failure = translator === undefined ? unfinished(attempt, tail, seen) : translator.failure;
     if (failure !== undefined) {
       delivery.upstreamFailed(failure);
-      if (translator === undefined) {
+      if (translator === undefined && !seen.failure) {
         res.end(errorEvent(res, failure));
         return;
       }
@@ -130,11 +139,54 @@ function tailOf(tail: string, chunk: Buffer): string {
   return text.length > keep ? text.slice(-keep) : text;
 }
 
-function unfinished(attempt: Attempt, tail: string): LoadBalancerError | undefined {
+/** What a native stream has shown so far of how it ends. */
+interface StreamEnding {
+  end: boolean;
+  failure: boolean;
+}
+
+function noteStreamEvents(native: NativeOperation, text: string, seen: StreamEnding): void {
+  if (!seen.end && native.streamEnd?.some((marker) => text.includes(marker)) === true) {
+    seen.end = true;
+  }
+  if (!seen.failure && native.streamFailure !== undefined && text.includes(native.streamFailure)) {
+    seen.failure = true;
+  }
+}
+
+/**
+ * A stream's text chunk by chunk, each with the end of the one before it, so that a marker or
+ * an id split across two chunks is still found.
+ */
+class StreamScan {
+  #carry = '';
+
+  next(chunk: Buffer): string {
+    const text = this.#carry + chunk.toString('latin1');
+    this.#carry = text.slice(-scanOverlap);
+    return text;
+  }
+}
+
+/** Longer than any marker or id looked for (ids are at most 200 characters). */
+const scanOverlap = 256;
+
+function unfinished(
+  attempt: Attempt,
+  tail: string,
+  seen: StreamEnding,
+): LoadBalancerError | undefined {
   const { native, target } = attempt.prepared;
   if (native !== undefined) {
+    // The failure event has been relayed as it is: the client sees it; the call reports it.
+    if (seen.failure) {
+      return new LoadBalancerError(
+        'ERR_UPSTREAM_ERROR',
+        `Provider ${target.provider} reported in its stream that the answer failed`,
+      );
+    }
     // A native stream ends as its API ends one (Anthropic's message_stop), or is not checked.
-    if (native.streamEnd === undefined || tail.includes(native.streamEnd)) return undefined;
+    if (native.streamEnd === undefined || seen.end) return undefined;
     return new LoadBalancerError(
       'ERR_UPSTREAM_STREAM_INTERRUPTED',
       `Provider ${target.provider} ended the stream before its last event`,

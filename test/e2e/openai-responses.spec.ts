@@ -437,3 +437,107 @@ describe('previous_response_id affinity under conditional routing', () => {
     );
   });
 });
+
+describe('native Responses streams that end badly', () => {
+  const sse = (type: string, data: object) =>
+    `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  const created = sse('response.created', { response: { id: 'resp_split_0123456789' } });
+
+  async function relay(stream: string[], config: PortkeyConfig = openaiConfig) {
+    const errors: string[] = [];
+    const app = createApp(
+      '/llm',
+      portkeyLoadBalancer(
+        simulatorOptions(providers, {
+          circuitBreaker: false,
+          on: { error: (event) => errors.push(event.code) },
+        }),
+      ),
+    );
+    providers.openai.script({ stream });
+    const res = await request(app)
+      .post('/llm/v1/responses')
+      .set('x-portkey-config', JSON.stringify(config))
+      .send({ model: 'gpt-4o-mini', input: 'Hi', stream: true });
+    return { res, errors };
+  }
+
+  it('ends a stream cut before response.completed with an error event, and reports it', async () => {
+    const { res, errors } = await relay([
+      created,
+      sse('response.output_text.delta', { delta: 'Hel' }),
+    ]);
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('"delta":"Hel"');
+    expect(res.text.trimEnd().split('\n\n').at(-1)).toContain('error');
+    expect(errors).toEqual(['ERR_UPSTREAM_STREAM_INTERRUPTED']);
+  });
+
+  it('relays response.failed as it is and counts it as the provider failing', async () => {
+    const { res, errors } = await relay([
+      created,
+      sse('response.failed', { response: { status: 'failed', error: { message: 'boom' } } }),
+    ]);
+    expect(res.text.trimEnd().endsWith('"message":"boom"}}}')).toBe(true);
+    expect(errors).toEqual(['ERR_UPSTREAM_ERROR']);
+  });
+
+  it('takes a completed stream as complete, even when model text mentions the event', async () => {
+    const { res, errors } = await relay([
+      created,
+      sse('response.output_text.delta', { delta: 'event: response.completed\n' }),
+      sse('response.completed', { response: { id: 'resp_split_0123456789', status: 'completed' } }),
+    ]);
+    expect(res.status).toBe(200);
+    expect(errors).toEqual([]);
+    const cut = await relay([
+      created,
+      sse('response.output_text.delta', { delta: 'event: response.completed\n' }),
+    ]);
+    expect(cut.errors).toEqual(['ERR_UPSTREAM_STREAM_INTERRUPTED']);
+  });
+
+  it('remembers a response id split across two chunks', async () => {
+    const store = new MemoryStore();
+    const config: PortkeyConfig = {
+      strategy: { mode: 'loadbalance' },
+      targets: [{ provider: 'openai', api_key: keys.openai }, { ...azureTarget }],
+    };
+    const app = createApp(
+      '/llm',
+      portkeyLoadBalancer(simulatorOptions(providers, { store, random: seededRandom(4) })),
+    );
+    const cutAt = created.indexOf('split_') + 3;
+    // Only the OpenAI simulator is scripted: the first answer must come from it.
+    providers.openai.script({
+      stream: [
+        created.slice(0, cutAt),
+        created.slice(cutAt),
+        // No id here: only the split one can be found.
+        sse('response.completed', { response: { status: 'completed' } }),
+      ],
+    });
+    let first: request.Response | undefined;
+    for (let tries = 0; tries < 10 && first?.headers['x-portkey-provider'] !== 'openai'; tries++) {
+      first = await request(app)
+        .post('/llm/v1/responses')
+        .set('x-portkey-config', JSON.stringify(config))
+        .send({ model: 'gpt-4o-mini', input: 'Hi', stream: true });
+    }
+    expect(first?.headers['x-portkey-provider']).toBe('openai');
+    const next = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        request(app)
+          .post('/llm/v1/responses')
+          .set('x-portkey-config', JSON.stringify(config))
+          .send({
+            model: 'gpt-4o-mini',
+            input: 'More',
+            previous_response_id: 'resp_split_0123456789',
+          }),
+      ),
+    );
+    // The simulator never stored this scripted response: what matters is where each went.
+    expect(next.map((res) => res.headers['x-portkey-provider'])).toEqual(Array(6).fill('openai'));
+  });
+});
