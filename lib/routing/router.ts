@@ -286,6 +286,20 @@ export class RoutingGate {
         if (!admitted(count, scope.limits.rpm)) ok = false;
       });
       this.#window = window;
+      // A refused attempt is never sent: it gives back what it took from every scope, so that
+      // one full budget (the target's) does not use up another (its virtual key's).
+      if (!ok) {
+        for (const scope of scopes) {
+          const key = usageKey('requests', window, scope.id);
+          fireAndForget(
+            this.shared.options.store.run(
+              'increment',
+              (store) => store.increment(key, -1, now, ttl),
+              (local) => local.increment(key, -1, now, ttl),
+            ),
+          );
+        }
+      }
       return ok;
     };
     if (counted.some(isPromise)) return Promise.all(counted).then(decide);

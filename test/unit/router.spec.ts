@@ -173,6 +173,28 @@ describe('the routing gate', () => {
     expect(await dry.admit(leaf)).toBe(true);
   });
 
+  it("gives back a refused attempt's counts, so one full budget does not use up another", async () => {
+    const { gate } = setup(new MemoryStore(), new Map([['vk', { rpm: 3 }]]));
+    const shared = tree(
+      {
+        strategy: { mode: 'loadbalance' },
+        targets: [
+          { name: 'a', virtual_key: 'vk', rpm: 1 },
+          { name: 'b', virtual_key: 'vk' },
+        ],
+      },
+      { vk: { provider: 'openai', apiKey: 'sk-vk' } },
+    );
+    const [a, b] = shared.targets;
+    if (a === undefined || b === undefined) throw new Error('no targets');
+    expect(await gate(shared).admit(a)).toBe(true);
+    // a is full: three refused attempts at it must not count against the virtual key.
+    for (let i = 0; i < 3; i++) expect(await gate(shared).admit(a)).toBe(false);
+    expect(await gate(shared).admit(b)).toBe(true);
+    expect(await gate(shared).admit(b)).toBe(true);
+    expect(await gate(shared).admit(b)).toBe(false);
+  });
+
   it('counts answered tokens against tpm', async () => {
     const { gate } = setup();
     const limited = tree(target('a', { tpm: 100 }));
