@@ -23,7 +23,7 @@ import { dataOf, reassemble } from '../helpers/sse.js';
 
 const native = useNativeProviders();
 const harness = useNativeApp(native, () => ({
-  providers: { bedrock: { baseURL: native.bedrock.url } },
+  providers: { bedrock: { baseURL: native.bedrock.url }, google: { baseURL: native.google.url } },
   virtualKeys: {
     'bedrock-prod': {
       provider: 'bedrock',
@@ -336,6 +336,50 @@ describe('provider bedrock: refusals and errors', () => {
     expect(res.body.config.tree.aws_region).toBe(awsRegion);
     expect(res.body.upstream.url).toContain(`/model/${encodeURIComponent(model)}/converse`);
     expect(native.bedrock.requests).toHaveLength(0);
+  });
+
+  it('falls back from a Bedrock that throttles to Gemini, the AWS secrets never reaching Google', async () => {
+    reset();
+    native.bedrock.script({
+      status: 429,
+      body: { message: 'Too many requests' },
+      headers: { 'x-amzn-errortype': 'ThrottlingException:http://internal.amazon.com/' },
+    });
+    const google = { provider: 'google', api_key: nativeKeys.google };
+    const completion = await client({
+      strategy: { mode: 'fallback' },
+      targets: [bedrock, { ...google, override_params: { model: 'gemini-2.0-flash' } }],
+    }).chat.completions.create({ model, messages: ask });
+    expect(completion.choices[0]?.message.content).toContain('Hello from google');
+    expect(native.bedrock.requests).toHaveLength(1);
+    const sent = JSON.stringify(native.google.requests[0]);
+    for (const secret of [awsCredentials.secretAccessKey, awsCredentials.accessKeyId]) {
+      expect(sent).not.toContain(secret);
+    }
+  });
+
+  it('load-balances a burst between Bedrock and Gemini, each answering in the OpenAI shape', async () => {
+    reset();
+    const config = {
+      strategy: { mode: 'loadbalance' },
+      targets: [
+        bedrock,
+        {
+          provider: 'google',
+          api_key: nativeKeys.google,
+          override_params: { model: 'gemini-2.0-flash' },
+        },
+      ],
+    };
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        client(config).chat.completions.create({ model, messages: ask, stream: true }),
+      ).map(async (pending) => (await reassemble(await pending)).content),
+    );
+    expect(answers.every((text) => /^Hello from (bedrock|google) /.test(text))).toBe(true);
+    expect(native.bedrock.requests.length).toBeGreaterThan(0);
+    expect(native.google.requests.length).toBeGreaterThan(0);
+    expect(native.bedrock.requests.length + native.google.requests.length).toBe(30);
   });
 
   it('falls back from a failing Bedrock to OpenAI', async () => {
