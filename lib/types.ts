@@ -248,8 +248,13 @@ export interface StateStore {
    * open or while another probe holds it.
    */
   tryProbe(key: string, now: number, ttlMs: number): MaybePromise<boolean>;
-  /** Gives a probe back at once (its request stopped): the next request may probe. */
-  releaseProbe(key: string): MaybePromise<void>;
+  /**
+   * Gives a probe back at once (its request stopped): the next request may probe. `heldUntil`
+   * is the end of the lease the caller took (`now + ttlMs` of its `tryProbe`): when given, the
+   * probe is released only if it is still that lease, so a release that comes after the lease
+   * expired never frees a probe another replica has taken since.
+   */
+  releaseProbe(key: string, heldUntil?: number): MaybePromise<void>;
   /**
    * Adds `by` (may be negative) to a counter and returns its new value. The counter expires
    * `ttlMs` after its last change (its value then starts again from 0): a safety TTL for

@@ -59,7 +59,8 @@ export type AttemptHealth =
  */
 export class HealthGate {
   readonly #records = new Map<string, TargetHealth | undefined>();
-  readonly #probes = new Set<string>();
+  /** Probes this request holds, with the end of each lease (to release only its own). */
+  readonly #probes = new Map<string, number>();
   /** Whether some record holds a `closedAt` (slow start may lower its weight). */
   #ramping = false;
 
@@ -131,7 +132,7 @@ export class HealthGate {
       (local) => local.tryProbe(key, now, probeTtlMs),
     );
     const decide = (won: boolean) => {
-      if (won) this.#probes.add(key);
+      if (won) this.#probes.set(key, now + probeTtlMs);
       else
         this.#records.set(key, { ...(record as TargetHealth), probeUntil: now + probeBusyRetryMs });
       return won;
@@ -177,11 +178,12 @@ export class HealthGate {
    */
   endAttempt(target: TargetNode, outcome: AttemptHealth): void | Promise<void> {
     const key = this.shared.keyOf(target);
+    const heldUntil = this.#probes.get(key);
     const probing = this.#probes.delete(key);
     const now = this.shared.now();
     switch (outcome.kind) {
       case 'stopped':
-        if (probing) this.#fireAndForget(this.#release(key));
+        if (probing) this.#fireAndForget(this.#release(key, heldUntil));
         return;
       case 'success':
         this.#fireAndForget(this.#success(target, key, now, probing));
@@ -252,11 +254,11 @@ export class HealthGate {
     keep(after);
   }
 
-  #release(key: string): MaybePromise<void> {
+  #release(key: string, heldUntil: number | undefined): MaybePromise<void> {
     return this.shared.store.run(
       'releaseProbe',
-      (store) => store.releaseProbe(key),
-      (local) => local.releaseProbe(key),
+      (store) => store.releaseProbe(key, heldUntil),
+      (local) => local.releaseProbe(key, heldUntil),
       true,
     );
   }

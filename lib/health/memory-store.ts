@@ -66,9 +66,10 @@ export class MemoryStore implements StateStore {
     return granted;
   }
 
-  releaseProbe(key: string): void {
+  releaseProbe(key: string, heldUntil?: number): void {
     const entry = this.#health.get(key);
     if (entry === undefined) return;
+    if (heldUntil !== undefined && entry.value.probeUntil !== heldUntil) return;
     const after = afterRelease(entry.value);
     if (after !== undefined) entry.value = after;
   }

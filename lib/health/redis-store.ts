@@ -108,7 +108,10 @@ return 1`;
 
 // HSET keeps the key's TTL; the script form never creates a key without one.
 const releaseScript = `
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'pu', 0) end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local held = tonumber(ARGV[1]) or 0
+if held > 0 and (tonumber(redis.call('HGET', KEYS[1], 'pu')) or 0) ~= held then return 0 end
+redis.call('HSET', KEYS[1], 'pu', 0)
 return 0`;
 
 const incrementScript = `
@@ -242,8 +245,8 @@ export function redisStore(options: RedisStoreOptions): StateStore {
       return Number(await run(scripts.probe, [healthKey(key)], [now, Math.max(1, ttlMs)])) === 1;
     },
 
-    async releaseProbe(key) {
-      await run(scripts.release, [healthKey(key)], []);
+    async releaseProbe(key, heldUntil) {
+      await run(scripts.release, [healthKey(key)], [heldUntil ?? 0]);
     },
 
     async increment(key, by, now, ttlMs) {

@@ -78,6 +78,22 @@ export function describeStoreContract(name: string, makeStore: () => StateStore)
       expect(await store.tryProbe(target, halfOpen + 2, 600_000)).toBe(true);
     });
 
+    it('releases only the lease it is given: a late release never frees a newer probe', async () => {
+      const store = makeStore();
+      const target = key();
+      await openBreaker(store, target);
+      const halfOpen = t0 + policy.cooldownMs;
+      // Replica A's probe lease expires; replica B takes a new one.
+      expect(await store.tryProbe(target, halfOpen, 1000)).toBe(true);
+      expect(await store.tryProbe(target, halfOpen + 1000, 1000)).toBe(true);
+      // A's request stops late and gives back its own (expired) lease: B keeps the probe.
+      await store.releaseProbe(target, halfOpen + 1000);
+      expect(await store.tryProbe(target, halfOpen + 1500, 1000)).toBe(false);
+      // B gives back its lease: the next caller may probe.
+      await store.releaseProbe(target, halfOpen + 2000);
+      expect(await store.tryProbe(target, halfOpen + 1501, 1000)).toBe(true);
+    });
+
     it('closes on a probe success, re-opens on a probe failure for the cooldown or the asked time', async () => {
       const store = makeStore();
       const target = key();
