@@ -1,5 +1,5 @@
 import { LoadBalancerError } from '../errors.js';
-import { isRecord } from '../shared/values.js';
+import { isRecord, numberOr0 } from '../shared/values.js';
 import type { Params } from '../types.js';
 
 /**
@@ -374,10 +374,6 @@ export function toolInputOf(text: unknown): Json {
     'ERR_UPSTREAM_INVALID_RESPONSE',
     'The provider answered with tool arguments that are not a JSON object',
   );
-}
-
-function numberOr0(value: unknown): number {
-  return typeof value === 'number' ? value : 0;
 }
 
 function invalid(param: string, message: string): LoadBalancerError {

@@ -1,5 +1,5 @@
 import { LoadBalancerError } from '../errors.js';
-import { isRecord } from '../shared/values.js';
+import { isRecord, numberOr0 } from '../shared/values.js';
 import type { Params } from '../types.js';
 
 /**
@@ -413,10 +413,6 @@ export function chatCompletionToResponse(
     output,
     usage: responsesUsageOf(completion.usage),
   };
-}
-
-function numberOr0(value: unknown): number {
-  return typeof value === 'number' ? value : 0;
 }
 
 function invalid(param: string, message: string): LoadBalancerError {

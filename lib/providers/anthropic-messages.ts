@@ -1,5 +1,5 @@
 import { LoadBalancerError } from '../errors.js';
-import { isRecord } from '../shared/values.js';
+import { isRecord, numberOr0 } from '../shared/values.js';
 import type { Params } from '../types.js';
 import {
   parseToolArguments,
@@ -7,6 +7,7 @@ import {
   structuredOutputToolOf,
 } from './forced-tool-output.js';
 import { invalidParam } from './invalid-param.js';
+import { openAIUsage } from './openai-chunks.js';
 
 /**
  * Translation between OpenAI chat completions and Anthropic's Messages API. Every function is
@@ -279,21 +280,12 @@ export function finishReasonOf(stopReason: unknown): string | null {
 /** Anthropic's usage as OpenAI's, where prompt tokens include cached ones. */
 export function usageOf(usage: unknown): Params | undefined {
   if (!isRecord(usage)) return undefined;
-  const input = numberOr0(usage.input_tokens);
-  const cacheRead = numberOr0(usage.cache_read_input_tokens);
-  const cacheWrite = numberOr0(usage.cache_creation_input_tokens);
-  const output = numberOr0(usage.output_tokens);
-  const prompt = input + cacheRead + cacheWrite;
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: output,
-    total_tokens: prompt + output,
-    prompt_tokens_details: { cached_tokens: cacheRead, cache_creation_tokens: cacheWrite },
-  };
-}
-
-function numberOr0(value: unknown): number {
-  return typeof value === 'number' ? value : 0;
+  return openAIUsage({
+    input: numberOr0(usage.input_tokens),
+    cacheRead: numberOr0(usage.cache_read_input_tokens),
+    cacheWrite: numberOr0(usage.cache_creation_input_tokens),
+    output: numberOr0(usage.output_tokens),
+  });
 }
 
 /** A Messages API response as an OpenAI `chat.completion`. */

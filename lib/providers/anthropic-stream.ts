@@ -4,6 +4,7 @@ import { createParser, type EventSourceMessage, type EventSourceParser } from 'e
 import { LoadBalancerError } from '../errors.js';
 import { isRecord } from '../shared/values.js';
 import { finishReasonOf, structuredOutputToolName, usageOf } from './anthropic-messages.js';
+import { chunkEnvelope, deltaChunk, errorEvent, sseEvent } from './openai-chunks.js';
 import type { StreamShape, StreamTranslator } from './provider.js';
 
 type Json = Record<string, unknown>;
@@ -169,36 +170,20 @@ export class AnthropicToOpenAIStream extends Transform implements StreamTranslat
       code === 'ERR_UPSTREAM_STREAM_INTERRUPTED' ? code : 'ERR_UPSTREAM_ERROR',
       message,
     );
-    this.push(`data: ${JSON.stringify({ error: { message, type, param: null, code } })}\n\n`);
+    this.push(errorEvent(type, code, message));
     this.#ended = true;
   }
 
   #envelope(): Json {
-    return {
-      id: this.#id,
-      object: this.#shape.operation === 'chat' ? 'chat.completion.chunk' : 'text_completion',
-      created: this.#created,
-      model: this.#model,
-    };
+    return chunkEnvelope(this.#shape.operation, this.#id, this.#created, this.#model);
   }
 
   #emitDelta(delta: Json, finishReason: string | null): void {
-    if (this.#shape.operation === 'chat') {
-      this.#emit({
-        ...this.#envelope(),
-        choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
-      });
-      return;
-    }
-    if (delta.role !== undefined) return;
-    const text = typeof delta.content === 'string' ? delta.content : '';
-    this.#emit({
-      ...this.#envelope(),
-      choices: [{ index: 0, text, finish_reason: finishReason, logprobs: null }],
-    });
+    const chunk = deltaChunk(this.#shape.operation, this.#envelope(), delta, finishReason);
+    if (chunk !== undefined) this.#emit(chunk);
   }
 
   #emit(chunk: Json): void {
-    this.push(`data: ${JSON.stringify(chunk)}\n\n`);
+    this.push(sseEvent(chunk));
   }
 }

@@ -9,3 +9,8 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
+
+/** A number as reported, or 0 when a provider leaves it out (token counts). */
+export function numberOr0(value: unknown): number {
+  return typeof value === 'number' ? value : 0;
+}

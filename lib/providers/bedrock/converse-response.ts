@@ -1,6 +1,7 @@
 import { LoadBalancerError } from '../../errors.js';
-import { isRecord } from '../../shared/values.js';
+import { isRecord, numberOr0 } from '../../shared/values.js';
 import type { Params } from '../../types.js';
+import { openAIUsage } from '../openai-chunks.js';
 import { structuredOutputToolName } from './converse-request.js';
 
 /** What a Converse answer does not carry and an OpenAI answer needs: the caller supplies it. */
@@ -34,21 +35,12 @@ export function finishReasonOf(stopReason: unknown): string | null {
  */
 export function usageOf(usage: unknown): Params | undefined {
   if (!isRecord(usage)) return undefined;
-  const input = numberOr0(usage.inputTokens);
-  const cacheRead = numberOr0(usage.cacheReadInputTokens);
-  const cacheWrite = numberOr0(usage.cacheWriteInputTokens);
-  const output = numberOr0(usage.outputTokens);
-  const prompt = input + cacheRead + cacheWrite;
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: output,
-    total_tokens: prompt + output,
-    prompt_tokens_details: { cached_tokens: cacheRead, cache_creation_tokens: cacheWrite },
-  };
-}
-
-function numberOr0(value: unknown): number {
-  return typeof value === 'number' ? value : 0;
+  return openAIUsage({
+    input: numberOr0(usage.inputTokens),
+    cacheRead: numberOr0(usage.cacheReadInputTokens),
+    cacheWrite: numberOr0(usage.cacheWriteInputTokens),
+    output: numberOr0(usage.outputTokens),
+  });
 }
 
 /**

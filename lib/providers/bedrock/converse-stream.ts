@@ -2,6 +2,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { EventStreamCodec, type Message } from '@smithy/core/event-streams';
 import { LoadBalancerError } from '../../errors.js';
 import { isRecord } from '../../shared/values.js';
+import { chunkEnvelope, deltaChunk, errorEvent, sseEvent } from '../openai-chunks.js';
 import type { StreamShape, StreamTranslator } from '../provider.js';
 import { bedrockErrorType, bedrockExceptionName } from './bedrock-errors.js';
 import { structuredOutputToolName } from './converse-request.js';
@@ -235,38 +236,23 @@ export class BedrockToOpenAIStream extends Transform implements StreamTranslator
       message,
       { type },
     );
-    this.push(`data: ${JSON.stringify({ error: { message, type, param: null, code } })}\n\n`);
+    this.push(errorEvent(type, code, message));
     this.#ended = true;
     this.#pending = Buffer.alloc(0);
   }
 
   #envelope(): Json {
-    return {
-      id: this.#context.id,
-      object: this.#shape.operation === 'chat' ? 'chat.completion.chunk' : 'text_completion',
-      created: this.#context.created,
-      model: this.#context.model,
-    };
+    const { id, created, model } = this.#context;
+    return chunkEnvelope(this.#shape.operation, id, created, model);
   }
 
   #emitDelta(delta: Json, finishReason: string | null): void {
-    if (this.#shape.operation === 'chat') {
-      this.#emit({
-        ...this.#envelope(),
-        choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
-      });
-      return;
-    }
-    if (delta.role !== undefined) return;
-    const text = typeof delta.content === 'string' ? delta.content : '';
-    this.#emit({
-      ...this.#envelope(),
-      choices: [{ index: 0, text, finish_reason: finishReason, logprobs: null }],
-    });
+    const chunk = deltaChunk(this.#shape.operation, this.#envelope(), delta, finishReason);
+    if (chunk !== undefined) this.#emit(chunk);
   }
 
   #emit(chunk: Json): void {
-    this.push(`data: ${JSON.stringify(chunk)}\n\n`);
+    this.push(sseEvent(chunk));
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LoadBalancerError } from '../../errors.js';
-import { isRecord } from '../../shared/values.js';
+import { isRecord, numberOr0 } from '../../shared/values.js';
 import type { Params } from '../../types.js';
 
 /**
@@ -90,10 +90,6 @@ export function usageOf(usage: unknown): Params | undefined {
     completion_tokens_details: { reasoning_tokens: thoughts },
   };
   return result;
-}
-
-function numberOr0(value: unknown): number {
-  return typeof value === 'number' ? value : 0;
 }
 
 /** One candidate's parts, as OpenAI message fields. */

@@ -3,6 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { LoadBalancerError } from '../../errors.js';
 import { isRecord } from '../../shared/values.js';
+import { chunkEnvelope, deltaChunk, errorEvent, sseEvent } from '../openai-chunks.js';
 import type { StreamShape, StreamTranslator } from '../provider.js';
 import { errorTypeOf, googleErrorOf } from './gemini-errors.js';
 import {
@@ -186,36 +187,22 @@ export class GeminiToOpenAIStream extends Transform implements StreamTranslator 
     message: string,
   ): void {
     this.failure = new LoadBalancerError(failureCode, message);
-    this.push(`data: ${JSON.stringify({ error: { message, type, param: null, code } })}\n\n`);
+    this.push(errorEvent(type, code, message));
     this.#ended = true;
   }
 
   #envelope(): Json {
-    return {
-      id: this.#id ?? responseIdOf({}, this.#context),
-      object: this.#shape.operation === 'chat' ? 'chat.completion.chunk' : 'text_completion',
-      created: this.#context.created,
-      model: this.#model || this.#context.model,
-    };
+    const id = this.#id ?? responseIdOf({}, this.#context);
+    const model = this.#model || this.#context.model;
+    return chunkEnvelope(this.#shape.operation, id, this.#context.created, model);
   }
 
   #emitDelta(index: number, delta: Json, finishReason: string | null): void {
-    if (this.#shape.operation === 'chat') {
-      this.#emit({
-        ...this.#envelope(),
-        choices: [{ index, delta, finish_reason: finishReason, logprobs: null }],
-      });
-      return;
-    }
-    if (delta.role !== undefined) return;
-    const text = typeof delta.content === 'string' ? delta.content : '';
-    this.#emit({
-      ...this.#envelope(),
-      choices: [{ index, text, finish_reason: finishReason, logprobs: null }],
-    });
+    const chunk = deltaChunk(this.#shape.operation, this.#envelope(), delta, finishReason, index);
+    if (chunk !== undefined) this.#emit(chunk);
   }
 
   #emit(chunk: Json): void {
-    this.push(`data: ${JSON.stringify(chunk)}\n\n`);
+    this.push(sseEvent(chunk));
   }
 }
