@@ -48,23 +48,22 @@ export function portkeyLoadBalancer(options: LoadBalancerOptions = {}): RequestH
       refuseUnsupportedPortkeyHeaders(req.headers);
       const params = requestParams(body, route.source);
       const need = route.inbound === undefined ? route.need : route.inbound.needOf(params);
-      const run = (config: ResolvedConfig) => {
-        const input: CallInput = {
-          operation: route.operation,
-          need,
-          inbound: route.inbound,
-          params,
-          clientHeaders: req.headers,
-          rawParams: route.source === 'header' ? bytes : undefined,
-          trusted: config.trusted,
-        };
-        runner.run(req, res, input, config, events);
+      const input: CallInput = {
+        operation: route.operation,
+        need,
+        inbound: route.inbound,
+        params,
+        clientHeaders: req.headers,
+        rawParams: route.source === 'header' ? bytes : undefined,
       };
       const resolved = settings.configs.resolve(req, route.source, body as Record<string, unknown>);
       if (isPromise(resolved)) {
-        resolved.then(run, (error: unknown) => refuse(res, events, error));
+        resolved.then(
+          (config) => runner.run(req, res, input, config, events),
+          (error: unknown) => refuse(res, events, error),
+        );
       } else {
-        run(resolved);
+        runner.run(req, res, input, resolved, events);
       }
     } catch (error) {
       refuse(res, events, error);

@@ -1,6 +1,7 @@
 import { LoadBalancerError } from '../errors.js';
 import { isRecord, numberOr0 } from '../shared/values.js';
 import type { Params } from '../types.js';
+import { completionParts } from './chat-completion.js';
 
 /**
  * The inbound Anthropic Messages API, for targets that are not Anthropic: a Messages request as
@@ -314,16 +315,8 @@ export function messageIdOf(id: unknown): string {
 }
 
 /** An OpenAI `chat.completion` as an Anthropic `message`. */
-export function chatCompletionToAnthropicMessage(completion: unknown): Json {
-  const choice =
-    isRecord(completion) && Array.isArray(completion.choices) ? completion.choices[0] : undefined;
-  const message = isRecord(choice) && isRecord(choice.message) ? choice.message : undefined;
-  if (!isRecord(completion) || message === undefined) {
-    throw new LoadBalancerError(
-      'ERR_UPSTREAM_INVALID_RESPONSE',
-      'The provider answered with a body that is not a chat.completion',
-    );
-  }
+export function chatCompletionToAnthropicMessage(answer: unknown): Json {
+  const { completion, choice, message } = completionParts(answer);
   const content: Json[] = [];
   if (typeof message.content === 'string' && message.content !== '') {
     content.push({ type: 'text', text: message.content });
@@ -342,7 +335,7 @@ export function chatCompletionToAnthropicMessage(completion: unknown): Json {
     role: 'assistant',
     model: completion.model,
     content,
-    stop_reason: refused ? 'refusal' : stopReasonOf(choice?.finish_reason),
+    stop_reason: refused ? 'refusal' : stopReasonOf(choice.finish_reason),
     stop_sequence: null,
     usage: anthropicUsageOf(completion.usage),
   };

@@ -1,6 +1,7 @@
 import { LoadBalancerError } from '../errors.js';
 import { isRecord, numberOr0 } from '../shared/values.js';
 import type { Params } from '../types.js';
+import { completionParts } from './chat-completion.js';
 
 /**
  * The inbound OpenAI Responses API, for targets without one (everything but OpenAI and Azure
@@ -366,19 +367,11 @@ export function functionCallItem(id: string, call: Json, status: string): Json {
  * SDK, which derives it from the output on the client side).
  */
 export function chatCompletionToResponse(
-  completion: unknown,
+  answer: unknown,
   request: Json,
   createdAt: number = Math.floor(Date.now() / 1000),
 ): Json {
-  const choice =
-    isRecord(completion) && Array.isArray(completion.choices) ? completion.choices[0] : undefined;
-  const message = isRecord(choice) && isRecord(choice.message) ? choice.message : undefined;
-  if (!isRecord(completion) || message === undefined) {
-    throw new LoadBalancerError(
-      'ERR_UPSTREAM_INVALID_RESPONSE',
-      'The provider answered with a body that is not a chat.completion',
-    );
-  }
+  const { completion, choice, message } = completionParts(answer);
   const id = responseIdOf(completion.id);
   const base = id.slice('resp_'.length);
   const output: Json[] = [];
@@ -406,7 +399,7 @@ export function chatCompletionToResponse(
       );
     });
   }
-  const { status, incomplete_details } = responseStatusOf(choice?.finish_reason);
+  const { status, incomplete_details } = responseStatusOf(choice.finish_reason);
   return {
     ...responseEnvelope({ id, model: completion.model, createdAt, request }, String(status)),
     incomplete_details,

@@ -128,6 +128,7 @@ export class CallRunner {
         events,
         deadlineAt: settings.clock.now() + settings.deadline,
         preparer: this.#preparer,
+        trusted: config.trusted,
         proxy: this.#proxy,
         health:
           settings.health === undefined

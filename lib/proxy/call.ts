@@ -46,6 +46,8 @@ export interface CallParts {
   /** Epoch milliseconds after which nothing more is attempted. */
   readonly deadlineAt: number;
   readonly preparer: RequestPreparer;
+  /** Whether the config came from the server (its hosts need no address checks). */
+  readonly trusted: boolean;
   readonly proxy: Transport;
   readonly health: HealthGate | undefined;
   /** Checks that need I/O before anything is sent (custom host addresses); rejects to refuse. */
@@ -76,6 +78,7 @@ export class Call {
   /** Client request listener counts before the first attempt (set then). */
   listenerBaseline: ListenerBaseline | undefined = undefined;
   readonly #input: CallInput;
+  readonly #trusted: boolean;
   readonly #preparer: RequestPreparer;
   readonly #prepared = new Map<TargetNode, PreparedRequest>();
 
@@ -93,6 +96,7 @@ export class Call {
     this.routing = parts.routing;
     this.#input = parts.input;
     this.#preparer = parts.preparer;
+    this.#trusted = parts.trusted;
   }
 
   get traceId(): string {
@@ -103,7 +107,7 @@ export class Call {
   prepare(target: TargetNode): PreparedRequest {
     let request = this.#prepared.get(target);
     if (request === undefined) {
-      request = this.#preparer.prepare(this.#input, target);
+      request = this.#preparer.prepare(this.#input, target, this.#trusted);
       this.#prepared.set(target, request);
     }
     return request;

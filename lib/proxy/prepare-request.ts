@@ -28,8 +28,6 @@ export interface CallInput {
    * OpenAI-compatible routes): forwarded untouched to a target that needs no rewrite.
    */
   readonly rawParams: Buffer | undefined;
-  /** Whether the config came from the server (its hosts need no address checks). */
-  readonly trusted: boolean;
 }
 
 /**
@@ -43,7 +41,8 @@ export class RequestPreparer {
 
   constructor(private readonly settings: Settings) {}
 
-  prepare(input: CallInput, target: TargetNode): PreparedRequest {
+  /** `trusted`: the config came from the server (its hosts need no address checks). */
+  prepare(input: CallInput, target: TargetNode, trusted: boolean): PreparedRequest {
     const { operation } = input;
     const adapter = adapterOf(this.settings.providers, target.provider);
     const native = input.inbound === undefined ? undefined : adapter.native?.[input.inbound.native];
@@ -76,7 +75,7 @@ export class RequestPreparer {
         encodingFormat: stringOrUndefined(merged.encoding_format),
       },
       proxyTarget: this.#proxyTargetOf(base),
-      agent: this.#agentFor(base, target, input.trusted),
+      agent: this.#agentFor(base, target, trusted),
       upstreamPath:
         base.pathPrefix +
         (native === undefined

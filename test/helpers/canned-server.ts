@@ -82,3 +82,27 @@ export function namedEvents(text: string): { event: string; data: Record<string,
       return { event, data: JSON.parse(data) as Record<string, unknown> };
     });
 }
+
+/**
+ * An OpenAI chat stream for translator tests: `chunk()` builds one event of it, `usageChunk` is
+ * its usage event (12 + 9 tokens), and `textStream` is a whole text answer ("Héllo, wörld 🌍").
+ */
+export function openAIStreamOf(model: string) {
+  const envelope = { id: 'chatcmpl-s1', object: 'chat.completion.chunk', created: 1, model };
+  const chunk = (delta: Record<string, unknown>, finish_reason: string | null = null): string =>
+    `data: ${JSON.stringify({ ...envelope, choices: [{ index: 0, delta, finish_reason, logprobs: null }] })}\n\n`;
+  const usageChunk = `data: ${JSON.stringify({
+    ...envelope,
+    choices: [],
+    usage: { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 },
+  })}\n\n`;
+  const textStream = [
+    chunk({ role: 'assistant', content: '' }),
+    chunk({ content: 'Héllo, ' }),
+    chunk({ content: 'wörld 🌍' }),
+    chunk({}, 'stop'),
+    usageChunk,
+    'data: [DONE]\n\n',
+  ].join('');
+  return { chunk, usageChunk, textStream };
+}

@@ -16,6 +16,7 @@ import type { Params } from '../../lib/types.js';
 import {
   type CannedAnswer,
   namedEvents,
+  openAIStreamOf,
   runTranslator,
   splitBytes,
   startCannedServer,
@@ -393,33 +394,7 @@ describe('chatCompletionToAnthropicMessage', () => {
   });
 });
 
-/** OpenAI chunks, as an OpenAI stream sends them. */
-function chunk(delta: Params, finish_reason: string | null = null): string {
-  return `data: ${JSON.stringify({
-    id: 'chatcmpl-s1',
-    object: 'chat.completion.chunk',
-    created: 1,
-    model: 'gpt-4o',
-    choices: [{ index: 0, delta, finish_reason, logprobs: null }],
-  })}\n\n`;
-}
-const usageChunk = `data: ${JSON.stringify({
-  id: 'chatcmpl-s1',
-  object: 'chat.completion.chunk',
-  created: 1,
-  model: 'gpt-4o',
-  choices: [],
-  usage: { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 },
-})}\n\n`;
-
-const textStream = [
-  chunk({ role: 'assistant', content: '' }),
-  chunk({ content: 'Héllo, ' }),
-  chunk({ content: 'wörld 🌍' }),
-  chunk({}, 'stop'),
-  usageChunk,
-  'data: [DONE]\n\n',
-].join('');
+const { chunk, usageChunk, textStream } = openAIStreamOf('gpt-4o');
 
 const toolStream = [
   chunk({ role: 'assistant', content: 'Checking.' }),

@@ -3,10 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LoadBalancerError } from '../../lib/errors.js';
 import { chatCompletionToResponse, responsesToChatParams } from '../../lib/inbound/responses-in.js';
 import { ChatToResponsesStream } from '../../lib/inbound/responses-stream-out.js';
-import type { Params } from '../../lib/types.js';
 import {
   type CannedAnswer,
   namedEvents,
+  openAIStreamOf,
   runTranslator,
   splitBytes,
   startCannedServer,
@@ -294,32 +294,7 @@ describe('chatCompletionToResponse', () => {
   });
 });
 
-function chunk(delta: Params, finish_reason: string | null = null): string {
-  return `data: ${JSON.stringify({
-    id: 'chatcmpl-s1',
-    object: 'chat.completion.chunk',
-    created: 1,
-    model: 'claude-sonnet-4-5',
-    choices: [{ index: 0, delta, finish_reason, logprobs: null }],
-  })}\n\n`;
-}
-const usageChunk = `data: ${JSON.stringify({
-  id: 'chatcmpl-s1',
-  object: 'chat.completion.chunk',
-  created: 1,
-  model: 'claude-sonnet-4-5',
-  choices: [],
-  usage: { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 },
-})}\n\n`;
-
-const textStream = [
-  chunk({ role: 'assistant', content: '' }),
-  chunk({ content: 'Héllo, ' }),
-  chunk({ content: 'wörld 🌍' }),
-  chunk({}, 'stop'),
-  usageChunk,
-  'data: [DONE]\n\n',
-].join('');
+const { chunk, usageChunk, textStream } = openAIStreamOf('claude-sonnet-4-5');
 
 const toolStream = [
   chunk({ role: 'assistant', content: 'Checking.' }),
