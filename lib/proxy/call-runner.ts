@@ -8,6 +8,7 @@ import { type Metadata, requestMetadata } from '../routing/metadata.js';
 import { type RoutingFacts, RoutingGate } from '../routing/router.js';
 import type { Settings } from '../settings.js';
 import { isPromise } from '../shared/values.js';
+import type { Params } from '../types.js';
 import { Call, runCall } from './call.js';
 import type { CallEvents } from './call-events.js';
 import { explainCall } from './explain.js';
@@ -38,13 +39,13 @@ export class CallRunner {
   run(
     req: IncomingMessage,
     res: ServerResponse,
-    input: CallInput,
+    request: CallInput,
     config: ResolvedConfig,
     events: CallEvents,
   ): void {
     try {
-      const serving = this.#serving.of(config.tree, input.need);
-      checkTranslatable(input, serving.tree, this.settings);
+      const serving = this.#serving.of(config.tree, request.need);
+      const input = translatedOnce(request, serving.tree, this.settings);
       const continued = input.inbound?.continues?.(input.params);
       if (continued === undefined) {
         this.#begin(req, res, input, config, serving, events);
@@ -151,20 +152,22 @@ export class CallRunner {
 
 /**
  * An inbound request (Anthropic Messages, Responses) that some target would get translated is
- * translated once now, so that what it cannot say is a 400 before any provider is contacted,
- * whichever target is picked and whatever the others answer.
+ * translated now, once per provider, so that what it cannot say is a 400 before any provider is
+ * contacted, whichever target is picked and whatever the others answer. The call's targets are
+ * then prepared from these translations.
  */
-function checkTranslatable(input: CallInput, tree: ConfigTree, settings: Settings): void {
+function translatedOnce(input: CallInput, tree: ConfigTree, settings: Settings): CallInput {
   const inbound = input.inbound;
   const translation = inbound?.translation;
-  if (inbound === undefined || translation === undefined) return;
-  const checked = new Set<string>();
+  if (inbound === undefined || translation === undefined) return input;
+  const translated = new Map<string, Params>();
   for (const target of tree.targets) {
-    if (checked.has(target.provider)) continue;
-    checked.add(target.provider);
+    if (translated.has(target.provider)) continue;
     const adapter = adapterOf(settings.providers, target.provider);
-    if (adapter.native?.[inbound.native] === undefined) translation.toChat(input.params, adapter);
+    if (adapter.native?.[inbound.native] !== undefined) continue;
+    translated.set(target.provider, translation.toChat(input.params, adapter));
   }
+  return translated.size === 0 ? input : { ...input, translated };
 }
 
 /**

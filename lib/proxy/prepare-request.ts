@@ -28,6 +28,8 @@ export interface CallInput {
    * OpenAI-compatible routes): forwarded untouched to a target that needs no rewrite.
    */
   readonly rawParams: Buffer | undefined;
+  /** An inbound request's chat params by provider, translated once when the call began. */
+  readonly translated?: ReadonlyMap<string, Params>;
 }
 
 /**
@@ -115,7 +117,7 @@ export class RequestPreparer {
       );
     }
     return {
-      params: translation.toChat(input.params, adapter),
+      params: input.translated?.get(adapter.name) ?? translation.toChat(input.params, adapter),
       inbound: translation.answerOf(input.params),
     };
   }
