@@ -1,18 +1,10 @@
 import { isPromise } from '../shared/values.js';
+import type { StoreErrorEvent } from '../telemetry/events.js';
 import type { MaybePromise, StateStore } from '../types.js';
 import { MemoryStore } from './memory-store.js';
 
 /** Store operations, as `store-error` events name them. */
-export type StoreOperation =
-  | 'init'
-  | 'snapshot'
-  | 'recordFailure'
-  | 'recordSuccess'
-  | 'tryProbe'
-  | 'releaseProbe'
-  | 'increment'
-  | 'counters'
-  | 'pin';
+export type StoreOperation = StoreErrorEvent['operation'];
 
 /** A store operation that failed; never carries keys or the error's message. */
 export interface StoreFailure {

@@ -30,16 +30,19 @@ for i, key in ipairs(KEYS) do
 end
 return result`;
 
+/** The target's health hash as Lua locals (the scripts below start with it). */
+const readHealth = `local v = redis.call('HMGET', key, ${fields})
+local exists = v[3] ~= false
+local f, n, ws = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+local ou, pu, rl = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0
+local ca = tonumber(v[7]) or 0`;
+
 const failureScript = `
 local key = KEYS[1]
 local now, threshold, percentage = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local minimum, window, cooldown = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local openFor = tonumber(ARGV[7])
-local v = redis.call('HMGET', key, ${fields})
-local exists = v[3] ~= false
-local f, n, ws = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
-local ou, pu, rl = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0
-local ca = tonumber(v[7]) or 0
+${readHealth}
 if ou > now then return {f, n, ws, ou, pu, rl, ca} end
 local function open(forMs, limited)
   f, n, ws, ou, pu, rl, ca = 0, 0, now, now + forMs, 0, limited, 0
@@ -66,11 +69,7 @@ const successScript = `
 local key = KEYS[1]
 local now, window, count = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local slow = tonumber(ARGV[4]) or 0
-local v = redis.call('HMGET', key, ${fields})
-local exists = v[3] ~= false
-local f, n, ws = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
-local ou, pu, rl = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0
-local ca = tonumber(v[7]) or 0
+${readHealth}
 if ou > now then return {f, n, ws, ou, pu, rl, ca} end
 if ou ~= 0 then
   if slow <= 0 then
